@@ -1,0 +1,173 @@
+//! `pcap-miner`: mine network indicators from a capture and print them.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use pcap_miner::{config, mine_path, mine_reader, Config, MineReport, MineResult};
+
+/// Exit status when the capture was damaged; what came before the damage was still printed.
+const EXIT_DAMAGED: u8 = 1;
+/// Exit status for a usage or configuration error.
+const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser)]
+#[command(name = "pcap-miner", version, about = "Mine HTTP, TCP, TLS SNI and DNS indicators from pcap and pcapng captures")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the indicators of a capture as Karton/MWDB attributes JSON.
+    Mine(MineArgs),
+}
+
+#[derive(clap::Args)]
+struct MineArgs {
+    /// Capture file (pcap or pcapng); `-` reads standard input.
+    capture: PathBuf,
+
+    #[command(flatten)]
+    settings: Settings,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    format: Format,
+
+    /// Do not print the summary line on standard error.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// Settings of the `[pcap-miner]` INI section; flags override the file.
+#[derive(clap::Args)]
+struct Settings {
+    /// INI file with a `[pcap-miner]` section (as the Karton service reads it).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Networks of the sandbox VM, comma-separated; an empty value unsets it [default: 10.0.0.0/8].
+    #[arg(long, value_name = "NETS")]
+    vm_ip_range: Option<String>,
+
+    /// A kind with more values than this is dropped whole; -1 means no limit [default: 24].
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    max_results: Option<String>,
+
+    /// JSON file of values to leave out, per attribute key; entries may be globs.
+    #[arg(long, value_name = "FILE")]
+    ignore_list: Option<PathBuf>,
+
+    /// Captures larger than this many bytes are not mined.
+    #[arg(long, value_name = "BYTES")]
+    max_pcap_size: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    /// Karton attributes: `{"network-dns": [...], ...}`, empty kinds left out.
+    Json,
+    /// One `kind<TAB>value` line per value.
+    Text,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Mine(args) => mine(&args),
+    }
+}
+
+fn mine(args: &MineArgs) -> ExitCode {
+    let config = match build_config(&args.settings) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("pcap-miner: {message}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+
+    let result = run_mine(&args.capture, &config);
+    let (report, error) = match result {
+        Ok(report) => (report, None),
+        Err(partial) => (partial.report, Some(partial.error)),
+    };
+
+    print_report(&report, args.format);
+    for dropped in &report.dropped {
+        eprintln!(
+            "pcap-miner: warning: {} dropped: {} values, more than max_results ({})",
+            dropped.kind, dropped.count, dropped.max_results
+        );
+    }
+    if !args.quiet {
+        eprintln!("{}", summary(&args.capture, &report));
+    }
+    match error {
+        None => ExitCode::SUCCESS,
+        Some(error) => {
+            eprintln!("pcap-miner: error: {error}");
+            ExitCode::from(EXIT_DAMAGED)
+        }
+    }
+}
+
+fn run_mine(capture: &Path, config: &Config) -> MineResult {
+    if capture == Path::new("-") {
+        let stdin = std::io::stdin();
+        return mine_reader(stdin, Path::new("<stdin>"), config);
+    }
+    mine_path(capture, config)
+}
+
+fn build_config(settings: &Settings) -> Result<Config, String> {
+    let mut config = match &settings.config {
+        Some(path) => Config::from_ini_file(path).map_err(|error| error.to_string())?,
+        None => Config::default(),
+    };
+    if let Some(value) = &settings.vm_ip_range {
+        config.vm_networks = config::parse_vm_ip_range(value).map_err(|error| error.to_string())?;
+    }
+    if let Some(value) = &settings.max_results {
+        config.max_results = config::parse_max_results(value).map_err(|error| error.to_string())?;
+    }
+    if let Some(value) = &settings.max_pcap_size {
+        config.max_pcap_size = config::parse_max_pcap_size(value).map_err(|error| error.to_string())?;
+    }
+    if let Some(path) = &settings.ignore_list {
+        config.ignore_list = pcap_miner::IgnoreList::from_file(path).map_err(|error| error.to_string())?;
+    }
+    Ok(config)
+}
+
+fn print_report(report: &MineReport, format: Format) {
+    let text = match format {
+        Format::Json => {
+            let json = pcap_miner::report::attributes_json(&report.indicators);
+            let mut text = serde_json::to_string_pretty(&json).unwrap_or_default();
+            text.push('\n');
+            text
+        }
+        Format::Text => pcap_miner::report::text(&report.indicators),
+    };
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not an error worth reporting.
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
+fn summary(capture: &Path, report: &MineReport) -> String {
+    let stats = &report.stats;
+    format!(
+        "pcap-miner: {}: {} packets, {} bytes, {} connections, {} malformed, {} skipped",
+        capture.display(),
+        stats.packets,
+        stats.bytes,
+        stats.flows.connections,
+        stats.malformed(),
+        stats.skipped()
+    )
+}

@@ -1,0 +1,37 @@
+//! UDP datagrams: DNS messages on the DNS ports, HTTP requests on any port.
+
+use std::net::SocketAddr;
+
+use super::dns::DnsMessageSlice;
+use super::http::{self, HeadStatus};
+use super::{Finding, Findings, DNS_PORTS};
+
+/// Reads one UDP datagram for DNS queries and HTTP requests.
+pub fn mine_datagram(source: SocketAddr, destination: SocketAddr, payload: &[u8], findings: &mut Findings) {
+    if DNS_PORTS.contains(&source.port()) || DNS_PORTS.contains(&destination.port()) {
+        mine_dns_message(payload, findings);
+        return;
+    }
+    // SSDP and UPnP GENA send HTTP requests over UDP, one per datagram.
+    if let HeadStatus::Complete { head, .. } = http::parse_request_head(payload, true) {
+        findings.push(Finding::HttpUri(http::request_uri(&head, destination, false)));
+    }
+}
+
+/// Reports the question names of a DNS query message; responses are ignored.
+pub(crate) fn mine_dns_message(message: &[u8], findings: &mut Findings) {
+    let Ok(message) = DnsMessageSlice::from_slice(message) else {
+        findings.malformed_dns_names += 1;
+        return;
+    };
+    if !message.is_query() {
+        return;
+    }
+    for question in message.questions() {
+        match question {
+            Ok(question) if question.name().is_root() => {}
+            Ok(question) => findings.push(Finding::DnsName(question.name().to_presentation())),
+            Err(_) => findings.malformed_dns_names += 1,
+        }
+    }
+}

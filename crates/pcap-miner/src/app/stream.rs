@@ -1,0 +1,246 @@
+//! The client-to-server byte stream of one TCP connection, read for HTTP
+//! requests, a TLS ClientHello and DNS queries.
+//!
+//! A message may begin at the start of the stream, where the previous HTTP
+//! request and its body ended, and at the start of every segment while the
+//! stream is in an unknown protocol. That last rule finds a ClientHello after
+//! a plaintext STARTTLS exchange or a CONNECT request without knowing the
+//! protocol that came before it.
+
+use std::net::SocketAddr;
+
+use super::datagram::mine_dns_message;
+use super::http::{self, BodyFraming, ChunkState, HeadStatus};
+use super::tls::{self, ClientHelloJoiner, JoinProgress};
+use super::{dns, Finding, Findings, DNS_PORTS, MAX_HEAD_LEN};
+use crate::flow::{ConnectionEnds, StreamHandler};
+
+/// Limits of the stream parsers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamLimits {
+    /// Bytes of one HTTP request head kept while it spans segments.
+    pub max_head_len: usize,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        StreamLimits {
+            max_head_len: MAX_HEAD_LEN,
+        }
+    }
+}
+
+/// Where the parser stands in the client stream.
+#[derive(Debug)]
+enum Mode {
+    /// A message may begin here.
+    Boundary,
+    /// An HTTP request head that spans segments, copied so far.
+    Head(Vec<u8>),
+    /// Skipping this many bytes of a request body.
+    Body(u64),
+    Chunked(ChunkState),
+    ClientHello(Box<ClientHelloJoiner>),
+    Dns(Box<dns::TcpFramer>),
+    /// Unknown content: look again at the start of the next segment.
+    Skip,
+    /// Nothing later in the stream can be read (encrypted after a ClientHello).
+    Done,
+}
+
+/// Reads one connection's client stream; the flow layer feeds it.
+#[derive(Debug)]
+pub struct ClientStream {
+    server: SocketAddr,
+    dns_ports: bool,
+    mode: Mode,
+}
+
+impl StreamHandler for ClientStream {
+    type Context = Findings;
+
+    fn new(client: SocketAddr, server: SocketAddr) -> Self {
+        let dns_ports = DNS_PORTS.contains(&server.port()) || DNS_PORTS.contains(&client.port());
+        ClientStream {
+            server,
+            dns_ports,
+            mode: Mode::Boundary,
+        }
+    }
+
+    fn data(&mut self, findings: &mut Findings, data: &[u8]) {
+        if matches!(self.mode, Mode::Skip) {
+            self.mode = Mode::Boundary;
+        }
+        let mut data = data;
+        while !data.is_empty() {
+            data = match &mut self.mode {
+                Mode::Boundary => self.boundary(findings, data),
+                Mode::Head(_) => self.continue_head(findings, data),
+                Mode::Body(left) => {
+                    let take = (*left).min(data.len() as u64);
+                    *left -= take;
+                    if *left == 0 {
+                        self.mode = Mode::Boundary;
+                    }
+                    &data[take as usize..]
+                }
+                Mode::Chunked(state) => {
+                    let used = state.advance(data);
+                    match state {
+                        ChunkState::Done => self.mode = Mode::Boundary,
+                        ChunkState::Invalid => self.mode = Mode::Skip,
+                        _ => {}
+                    }
+                    &data[used..]
+                }
+                Mode::ClientHello(joiner) => match joiner.push(data) {
+                    Ok(JoinProgress::NeedMore) => &[],
+                    Ok(JoinProgress::Done { consumed, server_names }) => {
+                        self.report_server_names(findings, &server_names);
+                        self.mode = Mode::Done;
+                        &data[consumed.min(data.len())..]
+                    }
+                    Err(_) => {
+                        findings.malformed_client_hellos += 1;
+                        self.mode = Mode::Skip;
+                        &[]
+                    }
+                },
+                Mode::Dns(framer) => {
+                    framer.push(data, &mut |message| mine_dns_message(message, findings));
+                    &[]
+                }
+                Mode::Skip | Mode::Done => &[],
+            };
+        }
+    }
+
+    fn gap(&mut self, findings: &mut Findings, len: u64) {
+        self.mode = match std::mem::replace(&mut self.mode, Mode::Skip) {
+            Mode::Head(buffer) => {
+                self.take_cut_head(findings, &buffer);
+                Mode::Skip
+            }
+            Mode::Body(left) if left > len => Mode::Body(left - len),
+            Mode::Dns(mut framer) => {
+                framer.reset();
+                Mode::Dns(framer)
+            }
+            Mode::Done => Mode::Done,
+            _ => Mode::Skip,
+        };
+    }
+
+    fn wants_data(&self) -> bool {
+        !matches!(self.mode, Mode::Done)
+    }
+
+    fn finish(&mut self, findings: &mut Findings, ends: ConnectionEnds) {
+        if let Mode::Head(buffer) = std::mem::replace(&mut self.mode, Mode::Done) {
+            self.take_cut_head(findings, &buffer);
+        }
+        findings.push(Finding::TcpConnection {
+            client: ends.client,
+            server: ends.server,
+        });
+    }
+}
+
+impl ClientStream {
+    /// Decides what begins at a message boundary and returns the bytes after what was consumed.
+    fn boundary<'d>(&mut self, findings: &mut Findings, data: &'d [u8]) -> &'d [u8] {
+        // Stray line ends between requests are common; they start nothing.
+        let start = data.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+        let data = &data[start..];
+        if data.is_empty() {
+            return data;
+        }
+        if tls::starts_client_hello(data) {
+            self.mode = Mode::ClientHello(Box::default());
+            return data;
+        }
+        match http::parse_request_head(data, false) {
+            HeadStatus::Complete { head, len } => {
+                findings.push(Finding::HttpUri(http::request_uri(&head, self.server, false)));
+                self.mode = body_mode(head.body);
+                &data[len..]
+            }
+            HeadStatus::Incomplete => {
+                self.mode = Mode::Head(data.to_vec());
+                &[]
+            }
+            HeadStatus::NotHttp if self.dns_ports => {
+                self.mode = Mode::Dns(Box::default());
+                data
+            }
+            HeadStatus::NotHttp => {
+                self.mode = Mode::Skip;
+                &[]
+            }
+        }
+    }
+
+    /// Adds bytes to a head that spans segments and parses it again.
+    fn continue_head<'d>(&mut self, findings: &mut Findings, data: &'d [u8]) -> &'d [u8] {
+        let Mode::Head(buffer) = &mut self.mode else {
+            return data;
+        };
+        let before = buffer.len();
+        let room = MAX_HEAD_LEN.saturating_sub(before);
+        let added = data.len().min(room);
+        buffer.extend_from_slice(&data[..added]);
+        let full = buffer.len() >= MAX_HEAD_LEN;
+
+        let (uri, body, head_len) = match http::parse_request_head(buffer, full) {
+            HeadStatus::Complete { head, len } => {
+                (Some(http::request_uri(&head, self.server, false)), head.body, len)
+            }
+            HeadStatus::Incomplete => return &[],
+            HeadStatus::NotHttp => (None, BodyFraming::None, 0),
+        };
+        match uri {
+            Some(uri) => {
+                findings.push(Finding::HttpUri(uri));
+                self.mode = body_mode(body);
+                // Bytes of this chunk after the head belong to the body or the next message.
+                let used = head_len.saturating_sub(before).min(data.len());
+                if full && head_len >= MAX_HEAD_LEN {
+                    self.mode = Mode::Skip;
+                    return &[];
+                }
+                &data[used..]
+            }
+            None => {
+                self.mode = Mode::Skip;
+                &[]
+            }
+        }
+    }
+
+    /// Reports a head that a gap or the end of the connection cut short, if its request line is whole.
+    fn take_cut_head(&self, findings: &mut Findings, buffer: &[u8]) {
+        if let HeadStatus::Complete { head, .. } = http::parse_request_head(buffer, true) {
+            findings.push(Finding::HttpUri(http::request_uri(&head, self.server, false)));
+        }
+    }
+
+    fn report_server_names(&self, findings: &mut Findings, names: &[Vec<u8>]) {
+        for name in names {
+            let mut escaped = String::with_capacity(name.len());
+            tls::write_escaped_name(name, &mut escaped);
+            findings.push(Finding::ServerName {
+                name: escaped,
+                port: self.server.port(),
+            });
+        }
+    }
+}
+
+fn body_mode(body: BodyFraming) -> Mode {
+    match body {
+        BodyFraming::None => Mode::Boundary,
+        BodyFraming::ContentLength(len) => Mode::Body(len),
+        BodyFraming::Chunked => Mode::Chunked(ChunkState::start()),
+    }
+}

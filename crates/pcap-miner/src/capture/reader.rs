@@ -1,0 +1,520 @@
+//! Streaming reader over pcap-parser's buffered block readers.
+
+use std::io::{self, Read};
+use std::sync::{Arc, Mutex};
+
+use pcap_parser::pcapng::Block;
+use pcap_parser::traits::PcapReaderIterator;
+use pcap_parser::{PcapBlockOwned, PcapError};
+
+/// Initial size of the read buffer.
+const INITIAL_BUFFER_LEN: usize = 1 << 20;
+
+/// Largest record (pcap record or pcapng block) the reader accepts, in bytes.
+///
+/// Real link layers stay far below this (jumbo frames and 802.11 A-MSDU are
+/// under 64 KiB, and tcpdump's default snap length is 256 KiB), so a larger
+/// declared length means the file is damaged.
+pub const MAX_RECORD_LEN: usize = 16 << 20;
+
+/// One captured frame, borrowed from the reader's buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct Packet<'a> {
+    /// Packet number, starting at 1 as Wireshark counts.
+    pub number: u64,
+    /// Byte offset of the record in the capture file.
+    pub offset: u64,
+    /// LINKTYPE_* value of the interface the frame was captured on.
+    pub link_type: u32,
+    /// Capture time in nanoseconds since the Unix epoch.
+    pub timestamp_ns: u64,
+    /// Length of the frame on the wire; larger than `data.len()` when the
+    /// snap length cut it.
+    pub original_len: u32,
+    /// Captured bytes of the frame.
+    pub data: &'a [u8],
+}
+
+/// File format detected from the first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptureFormat {
+    /// Classic libpcap format.
+    Pcap,
+    /// pcapng, any number of sections.
+    PcapNg,
+}
+
+/// Reading a capture failed at a known place.
+#[derive(Debug, thiserror::Error)]
+#[error("packet {packet}, byte offset {offset}: {kind}")]
+pub struct CaptureError {
+    /// Number of the packet being read when the error occurred (packets read so far + 1).
+    pub packet: u64,
+    /// Byte offset of the record that could not be read.
+    pub offset: u64,
+    /// What was wrong.
+    #[source]
+    pub kind: CaptureErrorKind,
+}
+
+/// What was wrong with the capture.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CaptureErrorKind {
+    /// The input holds no bytes at all.
+    #[error("the file is empty")]
+    Empty,
+    /// The first bytes are not a pcap or pcapng magic number.
+    #[error("not a pcap or pcapng file (first bytes {magic}); convert other formats with editcap")]
+    NotACapture {
+        /// First four bytes, hex-encoded.
+        magic: String,
+    },
+    /// The file ends inside a record.
+    #[error("the file is cut short inside a record ({present} bytes present)")]
+    Truncated {
+        /// Bytes of the unfinished record present in the file.
+        present: usize,
+    },
+    /// A record declares a length no real capture has.
+    #[error("record declares {declared} bytes, more than the limit of {limit} bytes")]
+    RecordTooLong {
+        /// Length declared in the record header.
+        declared: u64,
+        /// [`MAX_RECORD_LEN`].
+        limit: usize,
+    },
+    /// A pcapng block is malformed.
+    #[error("invalid {format} record: {reason}")]
+    InvalidRecord {
+        /// "pcap" or "pcapng".
+        format: &'static str,
+        /// Parser's reason, without input bytes.
+        reason: String,
+    },
+    /// Reading the input failed.
+    #[error("read failed: {0}")]
+    Io(#[source] io::Error),
+}
+
+/// Per-interface facts of a pcapng section.
+#[derive(Debug, Clone, Copy)]
+struct Interface {
+    link_type: u32,
+    /// Timestamp units per second.
+    ts_units_per_second: u64,
+    ts_offset_seconds: i64,
+}
+
+/// Reader state that block handling updates while pcap-parser's buffer is borrowed.
+#[derive(Debug, Default)]
+struct State {
+    legacy_link_type: u32,
+    legacy_nanosecond: bool,
+    /// Byte order of the pcap file or of the current pcapng section.
+    big_endian: bool,
+    interfaces: Vec<Interface>,
+    /// Packets returned so far.
+    packets: u64,
+    /// Packet blocks skipped because they name an interface the section does not describe.
+    orphan_packets: u64,
+}
+
+/// What one record turned out to be.
+enum Record {
+    Packet {
+        record_len: usize,
+        data_start: usize,
+        data_len: usize,
+        link_type: u32,
+        timestamp_ns: u64,
+        original_len: u32,
+    },
+    Other {
+        record_len: usize,
+    },
+}
+
+/// Streams packets out of a pcap or pcapng capture.
+pub struct CaptureReader<'r> {
+    inner: Box<dyn PcapReaderIterator + Send + 'r>,
+    format: CaptureFormat,
+    state: State,
+    /// Bytes of the record returned last, consumed on the next call.
+    pending_consume: usize,
+    buffer_len: usize,
+    io_error: Arc<Mutex<Option<io::Error>>>,
+    finished: bool,
+}
+
+impl<'r> CaptureReader<'r> {
+    /// Opens a capture from any reader; the format is detected from its magic number.
+    pub fn new<R: Read + Send + 'r>(input: R) -> Result<Self, CaptureError> {
+        let io_error = Arc::new(Mutex::new(None));
+        let filling = FillingReader {
+            inner: input,
+            error: Arc::clone(&io_error),
+        };
+        let inner = match pcap_parser::create_reader(INITIAL_BUFFER_LEN, filling) {
+            Ok(inner) => inner,
+            Err(error) => {
+                let kind = match error {
+                    PcapError::Eof => CaptureErrorKind::Empty,
+                    PcapError::ReadError => CaptureErrorKind::Io(take_io_error(&io_error)),
+                    _ => CaptureErrorKind::NotACapture {
+                        magic: String::from("unknown"),
+                    },
+                };
+                return Err(CaptureError {
+                    packet: 1,
+                    offset: 0,
+                    kind,
+                });
+            }
+        };
+        let magic = inner.data().get(..4).unwrap_or_default();
+        let format = if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
+            CaptureFormat::PcapNg
+        } else {
+            CaptureFormat::Pcap
+        };
+        Ok(CaptureReader {
+            inner,
+            format,
+            state: State::default(),
+            pending_consume: 0,
+            buffer_len: INITIAL_BUFFER_LEN,
+            io_error,
+            finished: false,
+        })
+    }
+
+    /// Returns the detected file format.
+    pub fn format(&self) -> CaptureFormat {
+        self.format
+    }
+
+    /// Returns the byte offset of the next record, which is the number of bytes read when the input is exhausted.
+    pub fn offset(&self) -> u64 {
+        (self.inner.consumed() + self.pending_consume) as u64
+    }
+
+    /// Returns the number of packet blocks skipped because their interface was never described.
+    pub fn orphan_packets(&self) -> u64 {
+        self.state.orphan_packets
+    }
+
+    /// Reads the next packet; `Ok(None)` at the end of the capture.
+    ///
+    /// After an error the reader is finished: later calls return `Ok(None)`.
+    pub fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
+        if self.finished {
+            return Ok(None);
+        }
+        loop {
+            if self.pending_consume > 0 {
+                self.inner.consume(self.pending_consume);
+                self.pending_consume = 0;
+            }
+
+            // Block data borrows pcap-parser's buffer, which `next` does not move.
+            let base = self.inner_base();
+            let step = match self.inner.next() {
+                Ok((record_len, block)) => Ok(classify(&mut self.state, record_len, block, base)),
+                Err(error) => Err(owned_error(error)),
+            };
+            let record = match step {
+                Ok(record) => record,
+                Err(error) => match self.recover(error) {
+                    Ok(true) => continue,
+                    Ok(false) => return Ok(None),
+                    Err(error) => {
+                        self.finished = true;
+                        return Err(error);
+                    }
+                },
+            };
+
+            match record {
+                Record::Other { record_len } => self.inner.consume(record_len),
+                Record::Packet {
+                    record_len,
+                    data_start,
+                    data_len,
+                    link_type,
+                    timestamp_ns,
+                    original_len,
+                } => {
+                    let offset = self.inner.consumed() as u64;
+                    self.pending_consume = record_len;
+                    self.state.packets += 1;
+                    let data = self
+                        .inner
+                        .data()
+                        .get(data_start..data_start + data_len)
+                        .unwrap_or_default();
+                    return Ok(Some(Packet {
+                        number: self.state.packets,
+                        offset,
+                        link_type,
+                        timestamp_ns,
+                        original_len,
+                        data,
+                    }));
+                }
+            }
+        }
+    }
+
+    /// Address of pcap-parser's unread data, used to turn borrowed block data into offsets.
+    fn inner_base(&self) -> usize {
+        self.inner.data().as_ptr() as usize
+    }
+
+    /// Handles a reader error: refills or grows the buffer (`Ok(true)`), ends the
+    /// capture (`Ok(false)`), or returns the located error.
+    fn recover(&mut self, error: PcapError<Vec<u8>>) -> Result<bool, CaptureError> {
+        match error {
+            PcapError::Eof => Ok(false),
+            PcapError::Incomplete(_) => self.refill(),
+            PcapError::BufferTooSmall => self.grow(),
+            PcapError::UnexpectedEof => {
+                let present = self.inner.data().len();
+                Err(self.error(CaptureErrorKind::Truncated { present }))
+            }
+            PcapError::ReadError => {
+                let error = take_io_error(&self.io_error);
+                Err(self.error(CaptureErrorKind::Io(error)))
+            }
+            PcapError::HeaderNotRecognized => Err(self.error(CaptureErrorKind::NotACapture {
+                magic: hex_prefix(self.inner.data()),
+            })),
+            PcapError::NomError(_, kind) | PcapError::OwnedNomError(_, kind) => {
+                let reason = format!("block structure rejected by the parser ({kind:?})");
+                Err(self.error(CaptureErrorKind::InvalidRecord {
+                    format: self.format_name(),
+                    reason,
+                }))
+            }
+        }
+    }
+
+    fn refill(&mut self) -> Result<bool, CaptureError> {
+        let before = self.inner.data().len();
+        if self.inner.refill().is_err() {
+            let error = take_io_error(&self.io_error);
+            return Err(self.error(CaptureErrorKind::Io(error)));
+        }
+        if self.inner.data().len() > before || self.inner.reader_exhausted() {
+            return Ok(true);
+        }
+        // The buffer is full but the parser still wants more: grow it. This
+        // also stops pcap-parser's refill loop from spinning on a full buffer.
+        self.grow()
+    }
+
+    fn grow(&mut self) -> Result<bool, CaptureError> {
+        let declared = self.declared_record_len();
+        if self.buffer_len >= MAX_RECORD_LEN || declared > MAX_RECORD_LEN as u64 {
+            return Err(self.error(CaptureErrorKind::RecordTooLong {
+                declared,
+                limit: MAX_RECORD_LEN,
+            }));
+        }
+        let wanted = (declared as usize).max(self.buffer_len * 2);
+        self.buffer_len = wanted.next_power_of_two().min(MAX_RECORD_LEN);
+        self.inner.grow(self.buffer_len);
+        self.refill_after_grow()
+    }
+
+    fn refill_after_grow(&mut self) -> Result<bool, CaptureError> {
+        if self.inner.refill().is_err() {
+            let error = take_io_error(&self.io_error);
+            return Err(self.error(CaptureErrorKind::Io(error)));
+        }
+        Ok(true)
+    }
+
+    /// Reads the length that the record at the current position declares.
+    fn declared_record_len(&self) -> u64 {
+        let data = self.inner.data();
+        let big_endian = self.state.big_endian;
+        let (field, header) = match self.format {
+            CaptureFormat::Pcap => (data.get(8..12), 16u64),
+            CaptureFormat::PcapNg => (data.get(4..8), 0u64),
+        };
+        let Some(field) = field.and_then(|b| <[u8; 4]>::try_from(b).ok()) else {
+            return 0;
+        };
+        let value = if big_endian {
+            u32::from_be_bytes(field)
+        } else {
+            u32::from_le_bytes(field)
+        };
+        u64::from(value) + header
+    }
+
+    fn format_name(&self) -> &'static str {
+        match self.format {
+            CaptureFormat::Pcap => "pcap",
+            CaptureFormat::PcapNg => "pcapng",
+        }
+    }
+
+    fn error(&mut self, kind: CaptureErrorKind) -> CaptureError {
+        self.finished = true;
+        CaptureError {
+            packet: self.state.packets + 1,
+            offset: self.inner.consumed() as u64,
+            kind,
+        }
+    }
+}
+
+/// Updates reader state from one block and says whether it is a packet.
+fn classify(state: &mut State, record_len: usize, block: PcapBlockOwned<'_>, base: usize) -> Record {
+    let start_of = |data: &[u8]| (data.as_ptr() as usize).saturating_sub(base);
+    match block {
+        PcapBlockOwned::LegacyHeader(header) => {
+            state.legacy_link_type = header.network.0 as u32;
+            state.legacy_nanosecond = header.is_nanosecond_precision();
+            state.big_endian = header.is_bigendian();
+            Record::Other { record_len }
+        }
+        PcapBlockOwned::Legacy(packet) => {
+            let subsecond_ns = if state.legacy_nanosecond {
+                u64::from(packet.ts_usec)
+            } else {
+                u64::from(packet.ts_usec) * 1_000
+            };
+            Record::Packet {
+                record_len,
+                data_start: start_of(packet.data),
+                data_len: packet.data.len(),
+                link_type: state.legacy_link_type,
+                timestamp_ns: u64::from(packet.ts_sec) * 1_000_000_000 + subsecond_ns,
+                original_len: packet.origlen,
+            }
+        }
+        PcapBlockOwned::NG(block) => classify_ng(state, record_len, block, base),
+    }
+}
+
+fn classify_ng(state: &mut State, record_len: usize, block: Block<'_>, base: usize) -> Record {
+    let start_of = |data: &[u8]| (data.as_ptr() as usize).saturating_sub(base);
+    match block {
+        Block::SectionHeader(shb) => {
+            // Interface ids are numbered per section.
+            state.interfaces.clear();
+            state.big_endian = shb.big_endian();
+            Record::Other { record_len }
+        }
+        Block::InterfaceDescription(idb) => {
+            state.interfaces.push(Interface {
+                link_type: idb.linktype.0 as u32,
+                ts_units_per_second: idb.ts_resolution().unwrap_or(1_000_000),
+                ts_offset_seconds: idb.ts_offset(),
+            });
+            Record::Other { record_len }
+        }
+        Block::EnhancedPacket(epb) => {
+            let Some(interface) = state.interfaces.get(epb.if_id as usize).copied() else {
+                state.orphan_packets += 1;
+                return Record::Other { record_len };
+            };
+            let ticks = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
+            Record::Packet {
+                record_len,
+                data_start: start_of(epb.data),
+                data_len: epb.data.len().min(epb.caplen as usize),
+                link_type: interface.link_type,
+                timestamp_ns: ticks_to_ns(ticks, interface),
+                original_len: epb.origlen,
+            }
+        }
+        Block::SimplePacket(spb) => {
+            let Some(interface) = state.interfaces.first().copied() else {
+                state.orphan_packets += 1;
+                return Record::Other { record_len };
+            };
+            Record::Packet {
+                record_len,
+                data_start: start_of(spb.data),
+                data_len: spb.data.len().min(spb.origlen as usize),
+                link_type: interface.link_type,
+                timestamp_ns: 0,
+                original_len: spb.origlen,
+            }
+        }
+        _ => Record::Other { record_len },
+    }
+}
+
+fn ticks_to_ns(ticks: u64, interface: Interface) -> u64 {
+    let units = interface.ts_units_per_second.max(1);
+    let seconds = ticks / units;
+    let fraction = ticks % units;
+    let fraction_ns = (u128::from(fraction) * 1_000_000_000 / u128::from(units)) as u64;
+    let seconds = seconds.saturating_add_signed(interface.ts_offset_seconds);
+    seconds.saturating_mul(1_000_000_000).saturating_add(fraction_ns)
+}
+
+/// Drops the input bytes pcap-parser attaches to its errors: they must never reach a message.
+fn owned_error(error: PcapError<&[u8]>) -> PcapError<Vec<u8>> {
+    match error {
+        PcapError::Eof => PcapError::Eof,
+        PcapError::BufferTooSmall => PcapError::BufferTooSmall,
+        PcapError::UnexpectedEof => PcapError::UnexpectedEof,
+        PcapError::ReadError => PcapError::ReadError,
+        PcapError::Incomplete(n) => PcapError::Incomplete(n),
+        PcapError::HeaderNotRecognized => PcapError::HeaderNotRecognized,
+        PcapError::NomError(_, kind) | PcapError::OwnedNomError(_, kind) => {
+            PcapError::OwnedNomError(Vec::new(), kind)
+        }
+    }
+}
+
+fn hex_prefix(data: &[u8]) -> String {
+    data.iter().take(4).map(|b| format!("{b:02x}")).collect()
+}
+
+fn take_io_error(slot: &Arc<Mutex<Option<io::Error>>>) -> io::Error {
+    slot.lock()
+        .ok()
+        .and_then(|mut error| error.take())
+        .unwrap_or_else(|| io::Error::other("unknown read error"))
+}
+
+/// Fills the requested buffer as far as the input allows and keeps the last
+/// I/O error, which pcap-parser would otherwise drop.
+///
+/// pcap-parser reads once per refill; a pipe that returns a few bytes at a
+/// time would otherwise make it misdetect the format or stall.
+struct FillingReader<R> {
+    inner: R,
+    error: Arc<Mutex<Option<io::Error>>>,
+}
+
+impl<R: Read> Read for FillingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match self.inner.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => {
+                    if filled > 0 {
+                        break;
+                    }
+                    let copy = io::Error::new(error.kind(), error.to_string());
+                    if let Ok(mut slot) = self.error.lock() {
+                        *slot = Some(error);
+                    }
+                    return Err(copy);
+                }
+            }
+        }
+        Ok(filled)
+    }
+}

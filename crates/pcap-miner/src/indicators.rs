@@ -1,0 +1,160 @@
+//! Indicator sets: the four MWDB attribute kinds, de-duplicated and sorted,
+//! and the filters the original service applied before reporting them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+
+use ipnetwork::IpNetwork;
+
+use crate::app::Finding;
+
+/// One kind of indicator, named by its MWDB attribute key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum IndicatorKind {
+    Dns,
+    Http,
+    Sni,
+    Tcp,
+}
+
+impl IndicatorKind {
+    /// Every kind, in the order of their attribute keys.
+    pub const ALL: [IndicatorKind; 4] = [
+        IndicatorKind::Dns,
+        IndicatorKind::Http,
+        IndicatorKind::Sni,
+        IndicatorKind::Tcp,
+    ];
+
+    /// Returns the MWDB attribute key, such as `network-http`.
+    pub fn key(self) -> &'static str {
+        match self {
+            IndicatorKind::Dns => "network-dns",
+            IndicatorKind::Http => "network-http",
+            IndicatorKind::Sni => "network-sni",
+            IndicatorKind::Tcp => "network-tcp",
+        }
+    }
+
+    /// Returns the kind of an attribute key, if it is one of the four.
+    pub fn from_key(key: &str) -> Option<Self> {
+        IndicatorKind::ALL.into_iter().find(|kind| kind.key() == key)
+    }
+}
+
+impl fmt::Display for IndicatorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// The values of each kind, sorted by their bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndicatorSets {
+    sets: BTreeMap<IndicatorKind, BTreeSet<String>>,
+}
+
+impl IndicatorSets {
+    /// Creates empty sets.
+    pub fn new() -> Self {
+        IndicatorSets::default()
+    }
+
+    /// Adds one value; a value already present is kept once.
+    pub fn insert(&mut self, kind: IndicatorKind, value: String) {
+        self.sets.entry(kind).or_default().insert(value);
+    }
+
+    /// Returns the values of one kind (empty when none were found).
+    pub fn get(&self, kind: IndicatorKind) -> impl Iterator<Item = &str> + '_ {
+        self.sets.get(&kind).into_iter().flatten().map(String::as_str)
+    }
+
+    /// Returns the number of values of one kind.
+    pub fn count(&self, kind: IndicatorKind) -> usize {
+        self.sets.get(&kind).map_or(0, BTreeSet::len)
+    }
+
+    /// Returns true when no kind has a value.
+    pub fn is_empty(&self) -> bool {
+        self.sets.values().all(BTreeSet::is_empty)
+    }
+
+    /// Returns the kinds that have values, with their values.
+    pub fn iter(&self) -> impl Iterator<Item = (IndicatorKind, &BTreeSet<String>)> {
+        self.sets.iter().filter(|(_, values)| !values.is_empty()).map(|(kind, values)| (*kind, values))
+    }
+
+    /// Removes a whole kind.
+    pub fn remove_kind(&mut self, kind: IndicatorKind) -> Option<BTreeSet<String>> {
+        self.sets.remove(&kind)
+    }
+
+    /// Keeps the values of `kind` for which `keep` returns true.
+    pub fn retain(&mut self, kind: IndicatorKind, mut keep: impl FnMut(&str) -> bool) {
+        if let Some(values) = self.sets.get_mut(&kind) {
+            values.retain(|value| keep(value));
+        }
+    }
+
+    /// Adds a parser finding; `vm_networks` decides which endpoint of a TCP connection is reported.
+    pub fn add_finding(&mut self, finding: Finding, vm_networks: &[IpNetwork]) {
+        match finding {
+            Finding::HttpUri(uri) => self.insert(IndicatorKind::Http, uri),
+            Finding::ServerName { name, port } => self.insert(IndicatorKind::Sni, format!("{name}:{port}")),
+            Finding::DnsName(name) => self.insert(IndicatorKind::Dns, name),
+            Finding::TcpConnection { client, server } => {
+                let contacted = contacted_endpoint(client, server, vm_networks);
+                self.insert(IndicatorKind::Tcp, contacted.to_string());
+            }
+        }
+    }
+}
+
+/// Returns the endpoint a TCP connection reports: the side outside the VM
+/// range when exactly one side is inside it, else the server.
+pub fn contacted_endpoint(client: SocketAddr, server: SocketAddr, vm_networks: &[IpNetwork]) -> SocketAddr {
+    let in_vm = |address: IpAddr| vm_networks.iter().any(|network| network.contains(address));
+    match (in_vm(client.ip()), in_vm(server.ip())) {
+        (true, false) => server,
+        (false, true) => client,
+        _ => server,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcp_endpoint_outside_vm_range_reported() {
+        let vm: Vec<IpNetwork> = vec!["10.0.0.0/8".parse().unwrap()];
+        let vm_side: SocketAddr = "10.1.2.3:80".parse().unwrap();
+        let outside: SocketAddr = "192.0.2.7:51000".parse().unwrap();
+        // The VM is the server here, yet the other side is what it talked to.
+        assert_eq!(contacted_endpoint(outside, vm_side, &vm), outside);
+        assert_eq!(contacted_endpoint(vm_side, outside, &vm), outside);
+    }
+
+    #[test]
+    fn tcp_endpoint_both_or_neither_in_range_gives_server() {
+        let vm: Vec<IpNetwork> = vec!["10.0.0.0/8".parse().unwrap()];
+        let a: SocketAddr = "10.0.0.1:50000".parse().unwrap();
+        let b: SocketAddr = "10.0.0.2:443".parse().unwrap();
+        assert_eq!(contacted_endpoint(a, b, &vm), b);
+        let c: SocketAddr = "[2001:db8::1]:50000".parse().unwrap();
+        let d: SocketAddr = "[2001:db8::2]:443".parse().unwrap();
+        assert_eq!(contacted_endpoint(c, d, &vm), d);
+        assert_eq!(contacted_endpoint(c, d, &[]), d);
+    }
+
+    #[test]
+    fn tcp_endpoint_ipv6_written_in_brackets() {
+        let mut sets = IndicatorSets::new();
+        let client: SocketAddr = "[2001:db8::1]:50000".parse().unwrap();
+        let server: SocketAddr = "[2001:db8:0:0:0:0:0:2]:443".parse().unwrap();
+        sets.add_finding(Finding::TcpConnection { client, server }, &[]);
+        assert_eq!(sets.get(IndicatorKind::Tcp).collect::<Vec<_>>(), ["[2001:db8::2]:443"]);
+    }
+}

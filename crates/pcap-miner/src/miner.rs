@@ -1,0 +1,257 @@
+//! The pipeline: capture reading, decoding, flows and application parsers
+//! feeding the indicator sets.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use ipnetwork::IpNetwork;
+
+use crate::app::{self, ClientStream, Findings};
+use crate::capture::{CaptureError, CaptureErrorKind, CaptureReader, Packet};
+use crate::config::{Config, DroppedKind};
+use crate::decode::{DecodeStats, Decoder, Transport};
+use crate::flow::{FlowStats, FlowTable};
+use crate::indicators::IndicatorSets;
+
+/// Mining could not start, or stopped at damage in the capture.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MineError {
+    /// The capture file could not be opened.
+    #[error("{}: cannot open: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The capture is larger than `max_pcap_size`.
+    #[error("{}: capture is {size} bytes, more than max_pcap_size ({limit} bytes); not mined", name.display())]
+    TooLarge { name: PathBuf, size: u64, limit: u64 },
+    /// The capture is damaged or unreadable at a known place.
+    #[error("{}: {source}", name.display())]
+    Capture {
+        /// File name, or `<stdin>`.
+        name: PathBuf,
+        #[source]
+        source: CaptureError,
+    },
+}
+
+impl MineError {
+    /// Returns the capture error inside, if the damage is in the capture itself.
+    pub fn capture_error(&self) -> Option<&CaptureError> {
+        match self {
+            MineError::Capture { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Counters of one mining run, under stable names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MineStats {
+    /// Packets read.
+    pub packets: u64,
+    /// Bytes of the capture read.
+    pub bytes: u64,
+    pub tcp_segments: u64,
+    pub udp_datagrams: u64,
+    pub decode: DecodeStats,
+    pub flows: FlowStats,
+    /// DNS names or messages that could not be read.
+    pub malformed_dns: u64,
+    /// Streams that began like a TLS ClientHello that could not be read.
+    pub malformed_client_hellos: u64,
+    /// pcapng packet blocks whose interface was never described.
+    pub orphan_packets: u64,
+}
+
+impl MineStats {
+    /// Returns the number of frames, headers and messages found malformed.
+    pub fn malformed(&self) -> u64 {
+        self.decode.malformed + self.malformed_dns + self.malformed_client_hellos
+    }
+
+    /// Returns the number of frames skipped without being malformed.
+    pub fn skipped(&self) -> u64 {
+        self.decode.unsupported_link_type + self.decode.too_deep + self.orphan_packets
+    }
+}
+
+/// What a mining run found.
+#[derive(Debug, Clone)]
+pub struct MineReport {
+    /// Indicator values after the ignore list and `max_results`.
+    pub indicators: IndicatorSets,
+    pub stats: MineStats,
+    /// Kinds dropped whole for having more values than `max_results`.
+    pub dropped: Vec<DroppedKind>,
+}
+
+/// What a mining run found before damage stopped it.
+#[derive(Debug)]
+pub struct PartialReport {
+    /// Everything mined from the packets before the damage.
+    pub report: MineReport,
+    pub error: MineError,
+}
+
+/// The result of mining a capture: the report, and the error that stopped
+/// reading early, if any. The report then holds what came before the damage.
+pub type MineResult = Result<MineReport, Box<PartialReport>>;
+
+/// Mines the capture file at `path`.
+pub fn mine_path(path: &Path, config: &Config) -> MineResult {
+    let fail = |error: MineError| Box::new(PartialReport {
+        report: Miner::new(config).finish(),
+        error,
+    });
+    let file = File::open(path).map_err(|source| {
+        fail(MineError::Open {
+            path: path.to_path_buf(),
+            source,
+        })
+    })?;
+    if let (Some(limit), Ok(metadata)) = (config.max_pcap_size, file.metadata()) {
+        if metadata.len() > limit {
+            return Err(fail(MineError::TooLarge {
+                name: path.to_path_buf(),
+                size: metadata.len(),
+                limit,
+            }));
+        }
+    }
+    mine_reader(file, path, config)
+}
+
+/// Mines a capture read from `input`; `name` appears in error messages (use `<stdin>` for standard input).
+pub fn mine_reader<R: Read + Send>(input: R, name: &Path, config: &Config) -> MineResult {
+    let mut miner = Miner::new(config);
+    let limited = input.take(config.max_pcap_size.map_or(u64::MAX, |limit| limit.saturating_add(1)));
+    let outcome = miner.read_all(limited);
+    let bytes = miner.stats.bytes;
+    let report = miner.finish();
+    match outcome {
+        Ok(()) => match config.max_pcap_size {
+            Some(limit) if bytes > limit => Err(Box::new(PartialReport {
+                report: Miner::new(config).finish(),
+                error: MineError::TooLarge {
+                    name: name.to_path_buf(),
+                    size: bytes,
+                    limit,
+                },
+            })),
+            _ => Ok(report),
+        },
+        Err(source) => Err(Box::new(PartialReport {
+            report,
+            error: MineError::Capture {
+                name: name.to_path_buf(),
+                source,
+            },
+        })),
+    }
+}
+
+/// Mines packets one at a time; use it to feed packets from another source.
+pub struct Miner {
+    config: Config,
+    decoder: Decoder,
+    flows: FlowTable<ClientStream>,
+    findings: Findings,
+    indicators: IndicatorSets,
+    stats: MineStats,
+}
+
+impl Miner {
+    /// Creates a miner with empty state.
+    pub fn new(config: &Config) -> Self {
+        Miner {
+            config: config.clone(),
+            decoder: Decoder::new(config.defrag_limits),
+            flows: FlowTable::new(config.flow_limits),
+            findings: Findings::default(),
+            indicators: IndicatorSets::new(),
+            stats: MineStats::default(),
+        }
+    }
+
+    /// Reads every packet of a capture; on damage, keeps what was mined before it.
+    pub fn read_all<R: Read + Send>(&mut self, input: R) -> Result<(), CaptureError> {
+        let mut reader = CaptureReader::new(input)?;
+        let result = loop {
+            match reader.next_packet() {
+                Ok(Some(packet)) => self.packet(&packet),
+                Ok(None) => break Ok(()),
+                Err(error) => break Err(error),
+            }
+        };
+        self.stats.bytes = reader.offset();
+        self.stats.orphan_packets = reader.orphan_packets();
+        if let Err(CaptureError {
+            kind: CaptureErrorKind::Empty,
+            ..
+        }) = &result
+        {
+            self.stats.bytes = 0;
+        }
+        result
+    }
+
+    /// Mines one packet.
+    pub fn packet(&mut self, packet: &Packet<'_>) {
+        self.stats.packets += 1;
+        let Miner {
+            decoder,
+            flows,
+            findings,
+            stats,
+            ..
+        } = self;
+        decoder.decode(packet, &mut |transport| match transport {
+            Transport::Tcp(segment) => {
+                stats.tcp_segments += 1;
+                flows.segment(&segment, findings);
+            }
+            Transport::Udp(datagram) => {
+                stats.udp_datagrams += 1;
+                app::mine_datagram(datagram.source, datagram.destination, datagram.payload, findings);
+            }
+        });
+        self.collect();
+    }
+
+    fn collect(&mut self) {
+        let vm_networks: &[IpNetwork] = &self.config.vm_networks;
+        for finding in self.findings.drain() {
+            self.indicators.add_finding(finding, vm_networks);
+        }
+    }
+
+    /// Ends every connection and returns the filtered indicators with the counters.
+    pub fn finish(mut self) -> MineReport {
+        self.flows.finish_all(&mut self.findings);
+        self.collect();
+        self.stats.decode = self.decoder.stats();
+        self.stats.flows = self.flows.stats();
+        self.stats.malformed_dns = self.findings.malformed_dns_names;
+        self.stats.malformed_client_hellos = self.findings.malformed_client_hellos;
+
+        let mut indicators = self.indicators;
+        let dropped = self.config.filter(&mut indicators);
+        for drop in &dropped {
+            tracing::warn!(
+                kind = drop.kind.key(),
+                count = drop.count,
+                max_results = drop.max_results,
+                "kind dropped: more values than max_results"
+            );
+        }
+        MineReport {
+            indicators,
+            stats: self.stats,
+            dropped,
+        }
+    }
+}

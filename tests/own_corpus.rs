@@ -1,0 +1,32 @@
+//! The project's own captures in corpus/ against their `expected.json`.
+
+use pcap_miner::{mine_path, Config};
+
+use crate::util::{capture_in, corpus_dirs, diff, read_expected, repo_root};
+
+#[test]
+fn own_corpus_matches_expected() {
+    let dirs = corpus_dirs(&repo_root().join("corpus"));
+    assert!(dirs.len() >= 4, "expected the project's captures in corpus/, found {}", dirs.len());
+    let config = Config {
+        max_results: None,
+        ..Config::default()
+    };
+
+    let mut failures = Vec::new();
+    for dir in &dirs {
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        let report = match mine_path(&capture_in(dir), &config) {
+            Ok(report) => report,
+            Err(partial) => {
+                failures.push(format!("{name}: {}", partial.error));
+                partial.report
+            }
+        };
+        for (kind, kind_diff) in diff(&report.indicators, &read_expected(&dir.join("expected.json"))) {
+            failures.extend(kind_diff.missing.iter().map(|v| format!("{name}: {kind} missing {v:?}")));
+            failures.extend(kind_diff.unexpected.iter().map(|v| format!("{name}: {kind} unexpected {v:?}")));
+        }
+    }
+    assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures.join("\n"));
+}
