@@ -47,7 +47,7 @@ pub enum HeadStatus<'a> {
 /// With `at_end` set no more bytes will come (a UDP datagram, or a stream cut
 /// by a gap), so a head without its blank line is taken as it stands.
 pub fn parse_request_head(data: &[u8], at_end: bool) -> HeadStatus<'_> {
-    if !starts_like_request(data) {
+    if !starts_like_request(data) || is_http2_preface(data) {
         return HeadStatus::NotHttp;
     }
 
@@ -71,6 +71,14 @@ pub fn parse_request_head(data: &[u8], at_end: bool) -> HeadStatus<'_> {
         return HeadStatus::Complete { head, len };
     }
     parse_lenient(data, at_end)
+}
+
+/// The HTTP/2 connection preface (RFC 9113 section 3.4) looks like a request
+/// line but starts HTTP/2 frames, which are not reported.
+pub fn is_http2_preface(data: &[u8]) -> bool {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let len = data.len().min(PREFACE.len());
+    len >= 4 && data[..len] == PREFACE[..len]
 }
 
 /// Returns false as soon as the first bytes cannot begin a request line.
@@ -163,14 +171,46 @@ fn is_http_version(text: &[u8]) -> bool {
     matches!(text, [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] if major.is_ascii_digit() && minor.is_ascii_digit())
 }
 
+/// Reads a request line cut inside its version, as a short snap length leaves
+/// it: the target is whole because a space ended it.
+fn cut_request_line(data: &[u8]) -> HeadStatus<'_> {
+    let line = data.strip_suffix(b"\r").unwrap_or(data);
+    let Some(space) = line.iter().rposition(|&b| b == b' ') else {
+        return HeadStatus::NotHttp;
+    };
+    let (start, version) = (&line[..space], &line[space + 1..]);
+    if !is_http_version_prefix(version) {
+        return HeadStatus::NotHttp;
+    }
+    match split_request_line(start) {
+        Some((method, target, false)) if !target.is_empty() => HeadStatus::Complete {
+            head: RequestHead {
+                method,
+                target,
+                host: None,
+                body: BodyFraming::None,
+            },
+            len: data.len(),
+        },
+        _ => HeadStatus::NotHttp,
+    }
+}
+
+/// A non-empty prefix of `HTTP/d.d`.
+fn is_http_version_prefix(text: &[u8]) -> bool {
+    const PATTERN: &[u8] = b"HTTP/0.0";
+    !text.is_empty()
+        && text.len() <= PATTERN.len()
+        && text.iter().zip(PATTERN).all(|(&b, &p)| if p == b'0' { b.is_ascii_digit() } else { b == p })
+}
+
 /// Reads a request head byte by byte, accepting what strict parsers reject.
 fn parse_lenient(data: &[u8], at_end: bool) -> HeadStatus<'_> {
     let Some((line, mut rest)) = next_line(data) else {
-        return if at_end || data.len() > super::MAX_HEAD_LEN {
-            HeadStatus::NotHttp
-        } else {
-            HeadStatus::Incomplete
-        };
+        if !at_end && data.len() <= super::MAX_HEAD_LEN {
+            return HeadStatus::Incomplete;
+        }
+        return cut_request_line(data);
     };
     let Some((method, target, has_version)) = split_request_line(line) else {
         return HeadStatus::NotHttp;

@@ -54,6 +54,13 @@ pub struct ClientStream {
     server: SocketAddr,
     dns_ports: bool,
     mode: Mode,
+    /// Cleared when the stream's first message is not HTTP: later segment
+    /// starts are then only checked for a ClientHello. Without this, a shell
+    /// session typed one byte per segment would sooner or later show a line
+    /// that looks like a request.
+    http_possible: bool,
+    /// Bytes delivered so far, to tell the first message from later ones.
+    offset: u64,
 }
 
 impl StreamHandler for ClientStream {
@@ -65,6 +72,8 @@ impl StreamHandler for ClientStream {
             server,
             dns_ports,
             mode: Mode::Boundary,
+            http_possible: true,
+            offset: 0,
         }
     }
 
@@ -72,10 +81,12 @@ impl StreamHandler for ClientStream {
         if matches!(self.mode, Mode::Skip) {
             self.mode = Mode::Boundary;
         }
+        let chunk_start = self.offset;
+        self.offset += data.len() as u64;
         let mut data = data;
         while !data.is_empty() {
             data = match &mut self.mode {
-                Mode::Boundary => self.boundary(findings, data),
+                Mode::Boundary => self.boundary(findings, data, chunk_start),
                 Mode::Head(_) => self.continue_head(findings, data),
                 Mode::Body(left) => {
                     let take = (*left).min(data.len() as u64);
@@ -117,6 +128,7 @@ impl StreamHandler for ClientStream {
     }
 
     fn gap(&mut self, findings: &mut Findings, len: u64) {
+        self.offset += len;
         self.mode = match std::mem::replace(&mut self.mode, Mode::Skip) {
             Mode::Head(buffer) => {
                 self.take_cut_head(findings, &buffer);
@@ -149,7 +161,7 @@ impl StreamHandler for ClientStream {
 
 impl ClientStream {
     /// Decides what begins at a message boundary and returns the bytes after what was consumed.
-    fn boundary<'d>(&mut self, findings: &mut Findings, data: &'d [u8]) -> &'d [u8] {
+    fn boundary<'d>(&mut self, findings: &mut Findings, data: &'d [u8], chunk_start: u64) -> &'d [u8] {
         // Stray line ends between requests are common; they start nothing.
         let start = data.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
         let data = &data[start..];
@@ -160,6 +172,15 @@ impl ClientStream {
             self.mode = Mode::ClientHello(Box::default());
             return data;
         }
+        if http::is_http2_preface(data) {
+            self.mode = Mode::Done;
+            return &[];
+        }
+        if !self.http_possible {
+            self.mode = Mode::Skip;
+            return &[];
+        }
+        let at_stream_start = chunk_start + start as u64 == 0;
         match http::parse_request_head(data, false) {
             HeadStatus::Complete { head, len } => {
                 findings.push(Finding::HttpUri(http::request_uri(&head, self.server, false)));
@@ -175,6 +196,7 @@ impl ClientStream {
                 data
             }
             HeadStatus::NotHttp => {
+                self.http_possible &= !at_stream_start;
                 self.mode = Mode::Skip;
                 &[]
             }
@@ -186,6 +208,14 @@ impl ClientStream {
         let Mode::Head(buffer) = &mut self.mode else {
             return data;
         };
+        if tls::starts_client_hello(data) {
+            // A plaintext line such as STARTTLS ended without headers; TLS begins here.
+            let buffer = std::mem::take(buffer);
+            self.take_cut_head(findings, &buffer);
+            self.mode = Mode::Boundary;
+            return data;
+        }
+        let head_starts_stream = self.offset - data.len() as u64 == buffer.len() as u64;
         let before = buffer.len();
         let room = MAX_HEAD_LEN.saturating_sub(before);
         let added = data.len().min(room);
@@ -212,6 +242,7 @@ impl ClientStream {
                 &data[used..]
             }
             None => {
+                self.http_possible &= !head_starts_stream;
                 self.mode = Mode::Skip;
                 &[]
             }
