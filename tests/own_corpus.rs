@@ -7,7 +7,11 @@ use crate::util::{capture_in, corpus_dirs, diff, read_expected, repo_root};
 #[test]
 fn own_corpus_matches_expected() {
     let dirs = corpus_dirs(&repo_root().join("corpus"));
-    assert!(dirs.len() >= 4, "expected the project's captures in corpus/, found {}", dirs.len());
+    assert!(
+        dirs.len() >= 4,
+        "expected the project's captures in corpus/, found {}",
+        dirs.len()
+    );
     let config = Config {
         max_results: None,
         ..Config::default()
@@ -23,10 +27,28 @@ fn own_corpus_matches_expected() {
                 partial.report
             }
         };
-        for (kind, kind_diff) in diff(&report.indicators, &read_expected(&dir.join("expected.json"))) {
-            failures.extend(kind_diff.missing.iter().map(|v| format!("{name}: {kind} missing {v:?}")));
-            failures.extend(kind_diff.unexpected.iter().map(|v| format!("{name}: {kind} unexpected {v:?}")));
+        for (kind, kind_diff) in diff(
+            &report.indicators,
+            &read_expected(&dir.join("expected.json")),
+        ) {
+            failures.extend(
+                kind_diff
+                    .missing
+                    .iter()
+                    .map(|v| format!("{name}: {kind} missing {v:?}")),
+            );
+            failures.extend(
+                kind_diff
+                    .unexpected
+                    .iter()
+                    .map(|v| format!("{name}: {kind} unexpected {v:?}")),
+            );
         }
     }
-    assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

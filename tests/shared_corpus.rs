@@ -10,12 +10,32 @@ use crate::util::{capture_in, corpus_dirs, diff, read_expected, repo_root};
 /// the miner does not do yet: missing values of these kinds are printed as
 /// known gaps on every run instead of failing the test.
 const KNOWN_GAPS: &[(&str, IndicatorKind, &str)] = &[
-    ("ill-quic-keylog", IndicatorKind::Sni, "QUIC Initial decryption"),
+    (
+        "ill-quic-keylog",
+        IndicatorKind::Sni,
+        "QUIC Initial decryption",
+    ),
     ("sv-ja4-quic", IndicatorKind::Sni, "QUIC Initial decryption"),
-    ("zeek-quic-multi-initial-frag", IndicatorKind::Sni, "QUIC Initial decryption"),
-    ("zeek-quic-port-4433", IndicatorKind::Sni, "QUIC Initial decryption"),
-    ("zeek-quicv2-443", IndicatorKind::Sni, "QUIC Initial decryption"),
-    ("zeek-tls12-decryption", IndicatorKind::Http, "TLS key-log decryption"),
+    (
+        "zeek-quic-multi-initial-frag",
+        IndicatorKind::Sni,
+        "QUIC Initial decryption",
+    ),
+    (
+        "zeek-quic-port-4433",
+        IndicatorKind::Sni,
+        "QUIC Initial decryption",
+    ),
+    (
+        "zeek-quicv2-443",
+        IndicatorKind::Sni,
+        "QUIC Initial decryption",
+    ),
+    (
+        "zeek-tls12-decryption",
+        IndicatorKind::Http,
+        "TLS key-log decryption",
+    ),
 ];
 
 /// Captures whose file is damaged: mining must stop with a located error.
@@ -40,12 +60,20 @@ fn unlimited() -> Config {
 fn shared_corpus_matches_expected() {
     let Some(corpus) = shared_corpus() else {
         // CI always has the shared corpus beside the clone; a missing one there is a failure.
-        assert!(std::env::var_os("CI").is_none(), "shared corpus not found beside the repository");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "shared corpus not found beside the repository"
+        );
         eprintln!("SKIPPED shared_corpus_matches_expected: ../shared/corpus not found");
         return;
     };
     let dirs = corpus_dirs(&corpus);
-    assert!(dirs.len() >= 80, "expected at least 80 captures in {}, found {}", corpus.display(), dirs.len());
+    assert!(
+        dirs.len() >= 80,
+        "expected at least 80 captures in {}, found {}",
+        corpus.display(),
+        dirs.len()
+    );
 
     let mut failures = Vec::new();
     let mut known = Vec::new();
@@ -64,10 +92,14 @@ fn shared_corpus_matches_expected() {
 
         let expected = read_expected(&dir.join("expected.json"));
         for (kind, kind_diff) in diff(&report.indicators, &expected) {
-            let gap = KNOWN_GAPS.iter().find(|(capture, k, _)| *capture == name && *k == kind);
+            let gap = KNOWN_GAPS
+                .iter()
+                .find(|(capture, k, _)| *capture == name && *k == kind);
             for value in &kind_diff.missing {
                 match gap {
-                    Some((_, _, reason)) => known.push(format!("{name}: {kind} missing {value:?} (needs {reason})")),
+                    Some((_, _, reason)) => {
+                        known.push(format!("{name}: {kind} missing {value:?} (needs {reason})"))
+                    }
                     None => failures.push(format!("{name}: {kind} missing {value:?}")),
                 }
             }
@@ -80,5 +112,10 @@ fn shared_corpus_matches_expected() {
     for line in &known {
         eprintln!("KNOWN GAP {line}");
     }
-    assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

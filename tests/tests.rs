@@ -1,5 +1,8 @@
 //! Integration tests: real captures through the library and the `pcap-miner` binary.
 
+// Helpers outside `#[test]` functions may unwrap too: a panic fails the test.
+#![allow(clippy::unwrap_used)]
+
 mod util;
 
 mod cli;

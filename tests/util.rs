@@ -7,19 +7,27 @@ use pcap_miner::{IndicatorKind, IndicatorSets};
 
 /// Returns the repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root")
 }
 
 /// Reads an `expected.json`: every kind as a set of values.
 pub fn read_expected(path: &Path) -> Vec<(IndicatorKind, BTreeSet<String>)> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let json: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     IndicatorKind::ALL
         .into_iter()
         .map(|kind| {
             let values = json[kind.key()]
                 .as_array()
-                .map(|list| list.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .map(|list| {
+                    list.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default();
             (kind, values)
         })
@@ -34,7 +42,10 @@ pub struct KindDiff {
 }
 
 /// Compares mined indicators with expected ones, kind by kind.
-pub fn diff(mined: &IndicatorSets, expected: &[(IndicatorKind, BTreeSet<String>)]) -> Vec<(IndicatorKind, KindDiff)> {
+pub fn diff(
+    mined: &IndicatorSets,
+    expected: &[(IndicatorKind, BTreeSet<String>)],
+) -> Vec<(IndicatorKind, KindDiff)> {
     expected
         .iter()
         .map(|(kind, want)| {

@@ -13,7 +13,11 @@ const EXIT_DAMAGED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
 #[derive(Parser)]
-#[command(name = "pcap-miner", version, about = "Mine HTTP, TCP, TLS SNI and DNS indicators from pcap and pcapng captures")]
+#[command(
+    name = "pcap-miner",
+    version,
+    about = "Mine HTTP, TCP, TLS SNI and DNS indicators from pcap and pcapng captures"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -135,10 +139,12 @@ fn build_config(settings: &Settings) -> Result<Config, String> {
         config.max_results = config::parse_max_results(value).map_err(|error| error.to_string())?;
     }
     if let Some(value) = &settings.max_pcap_size {
-        config.max_pcap_size = config::parse_max_pcap_size(value).map_err(|error| error.to_string())?;
+        config.max_pcap_size =
+            config::parse_max_pcap_size(value).map_err(|error| error.to_string())?;
     }
     if let Some(path) = &settings.ignore_list {
-        config.ignore_list = pcap_miner::IgnoreList::from_file(path).map_err(|error| error.to_string())?;
+        config.ignore_list =
+            pcap_miner::IgnoreList::from_file(path).map_err(|error| error.to_string())?;
     }
     Ok(config)
 }

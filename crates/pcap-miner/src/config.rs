@@ -29,8 +29,14 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     #[error("{path}, line {line}: {message}")]
-    Ini { path: PathBuf, line: usize, message: String },
-    #[error("invalid vm_ip_range entry {value:?}: {message} (expected a network such as 10.0.0.0/8)")]
+    Ini {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error(
+        "invalid vm_ip_range entry {value:?}: {message} (expected a network such as 10.0.0.0/8)"
+    )]
     VmIpRange { value: String, message: String },
     #[error("invalid max_results {value:?}: expected a whole number, or -1 for no limit")]
     MaxResults { value: String },
@@ -104,7 +110,11 @@ impl Config {
             let count = sets.count(kind);
             if let Some(max) = self.max_results.filter(|&max| count > max) {
                 sets.remove_kind(kind);
-                dropped.push(DroppedKind { kind, count, max_results: max });
+                dropped.push(DroppedKind {
+                    kind,
+                    count,
+                    max_results: max,
+                });
             }
         }
         dropped
@@ -126,10 +136,12 @@ pub fn parse_vm_ip_range(value: &str) -> Result<Vec<IpNetwork>, ConfigError> {
         .map(str::trim)
         .filter(|entry| !entry.is_empty())
         .map(|entry| {
-            entry.parse::<IpNetwork>().map_err(|error| ConfigError::VmIpRange {
-                value: entry.to_string(),
-                message: error.to_string(),
-            })
+            entry
+                .parse::<IpNetwork>()
+                .map_err(|error| ConfigError::VmIpRange {
+                    value: entry.to_string(),
+                    message: error.to_string(),
+                })
         })
         .collect()
 }
@@ -140,9 +152,12 @@ pub fn parse_max_results(value: &str) -> Result<Option<usize>, ConfigError> {
     if value == "-1" {
         return Ok(None);
     }
-    value.parse().map(Some).map_err(|_| ConfigError::MaxResults {
-        value: value.to_string(),
-    })
+    value
+        .parse()
+        .map(Some)
+        .map_err(|_| ConfigError::MaxResults {
+            value: value.to_string(),
+        })
 }
 
 /// Parses `max_pcap_size` in bytes; empty means no limit.
@@ -151,9 +166,12 @@ pub fn parse_max_pcap_size(value: &str) -> Result<Option<u64>, ConfigError> {
     if value.is_empty() {
         return Ok(None);
     }
-    value.parse().map(Some).map_err(|_| ConfigError::MaxPcapSize {
-        value: value.to_string(),
-    })
+    value
+        .parse()
+        .map(Some)
+        .map_err(|_| ConfigError::MaxPcapSize {
+            value: value.to_string(),
+        })
 }
 
 /// Values to leave out, per kind: exact values and glob patterns.
@@ -219,7 +237,11 @@ impl IgnoreList {
         let Some(patterns) = self.kinds.get(&kind) else {
             return false;
         };
-        patterns.exact.contains(value) || patterns.globs.as_ref().is_some_and(|globs| globs.is_match(value))
+        patterns.exact.contains(value)
+            || patterns
+                .globs
+                .as_ref()
+                .is_some_and(|globs| globs.is_match(value))
     }
 }
 
@@ -238,7 +260,10 @@ fn read_ini(path: &Path) -> Result<BTreeMap<String, BTreeMap<String, String>>, C
         if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
             continue;
         }
-        if let Some(name) = trimmed.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')) {
+        if let Some(name) = trimmed
+            .strip_prefix('[')
+            .and_then(|rest| rest.strip_suffix(']'))
+        {
             current = Some(name.trim().to_string());
             sections.entry(name.trim().to_string()).or_default();
             continue;
@@ -256,13 +281,19 @@ fn read_ini(path: &Path) -> Result<BTreeMap<String, BTreeMap<String, String>>, C
         };
         let key = trimmed[..split].trim().to_ascii_lowercase();
         let value = trimmed[split + 1..].trim().to_string();
-        sections.entry(section.clone()).or_default().insert(key, value);
+        sections
+            .entry(section.clone())
+            .or_default()
+            .insert(key, value);
     }
     Ok(sections)
 }
 
 /// Reads one section of an INI file, keys lower-cased; `None` when the section is absent.
-pub fn read_ini_section(path: &Path, section: &str) -> Result<Option<BTreeMap<String, String>>, ConfigError> {
+pub fn read_ini_section(
+    path: &Path,
+    section: &str,
+) -> Result<Option<BTreeMap<String, String>>, ConfigError> {
     Ok(read_ini(path)?.remove(section))
 }
 
@@ -271,7 +302,7 @@ mod tests {
     use super::*;
 
     fn write_temp(name: &str, text: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("pcap-miner-config-{}-{name}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("pcap-miner-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(name);
         std::fs::write(&path, text).unwrap();
@@ -290,9 +321,13 @@ mod tests {
         assert_eq!(config.vm_networks.len(), 2);
         assert_eq!(config.max_results, None);
         assert_eq!(config.max_pcap_size, Some(1000));
-        assert!(config.ignore_list.matches(IndicatorKind::Dns, "printer.local"));
+        assert!(config
+            .ignore_list
+            .matches(IndicatorKind::Dns, "printer.local"));
         assert!(config.ignore_list.matches(IndicatorKind::Dns, "wpad"));
-        assert!(!config.ignore_list.matches(IndicatorKind::Dns, "wpad.example"));
+        assert!(!config
+            .ignore_list
+            .matches(IndicatorKind::Dns, "wpad.example"));
         assert!(!config.ignore_list.matches(IndicatorKind::Http, "wpad"));
     }
 
@@ -333,7 +368,14 @@ mod tests {
         sets.insert(IndicatorKind::Dns, "b".into());
         sets.insert(IndicatorKind::Tcp, "192.0.2.1:80".into());
         let dropped = config.filter(&mut sets);
-        assert_eq!(dropped, vec![DroppedKind { kind: IndicatorKind::Dns, count: 2, max_results: 1 }]);
+        assert_eq!(
+            dropped,
+            vec![DroppedKind {
+                kind: IndicatorKind::Dns,
+                count: 2,
+                max_results: 1
+            }]
+        );
         assert_eq!(sets.count(IndicatorKind::Dns), 0);
         assert_eq!(sets.count(IndicatorKind::Tcp), 1);
     }

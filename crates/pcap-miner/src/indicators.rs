@@ -39,7 +39,9 @@ impl IndicatorKind {
 
     /// Returns the kind of an attribute key, if it is one of the four.
     pub fn from_key(key: &str) -> Option<Self> {
-        IndicatorKind::ALL.into_iter().find(|kind| kind.key() == key)
+        IndicatorKind::ALL
+            .into_iter()
+            .find(|kind| kind.key() == key)
     }
 }
 
@@ -68,7 +70,11 @@ impl IndicatorSets {
 
     /// Returns the values of one kind (empty when none were found).
     pub fn get(&self, kind: IndicatorKind) -> impl Iterator<Item = &str> + '_ {
-        self.sets.get(&kind).into_iter().flatten().map(String::as_str)
+        self.sets
+            .get(&kind)
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
     }
 
     /// Returns the number of values of one kind.
@@ -83,7 +89,10 @@ impl IndicatorSets {
 
     /// Returns the kinds that have values, with their values.
     pub fn iter(&self) -> impl Iterator<Item = (IndicatorKind, &BTreeSet<String>)> {
-        self.sets.iter().filter(|(_, values)| !values.is_empty()).map(|(kind, values)| (*kind, values))
+        self.sets
+            .iter()
+            .filter(|(_, values)| !values.is_empty())
+            .map(|(kind, values)| (*kind, values))
     }
 
     /// Removes a whole kind.
@@ -102,7 +111,9 @@ impl IndicatorSets {
     pub fn add_finding(&mut self, finding: Finding, vm_networks: &[IpNetwork]) {
         match finding {
             Finding::HttpUri(uri) => self.insert(IndicatorKind::Http, uri),
-            Finding::ServerName { name, port } => self.insert(IndicatorKind::Sni, format!("{name}:{port}")),
+            Finding::ServerName { name, port } => {
+                self.insert(IndicatorKind::Sni, format!("{name}:{port}"))
+            }
             Finding::DnsName(name) => self.insert(IndicatorKind::Dns, name),
             Finding::TcpConnection { client, server } => {
                 let contacted = contacted_endpoint(client, server, vm_networks);
@@ -114,7 +125,11 @@ impl IndicatorSets {
 
 /// Returns the endpoint a TCP connection reports: the side outside the VM
 /// range when exactly one side is inside it, else the server.
-pub fn contacted_endpoint(client: SocketAddr, server: SocketAddr, vm_networks: &[IpNetwork]) -> SocketAddr {
+pub fn contacted_endpoint(
+    client: SocketAddr,
+    server: SocketAddr,
+    vm_networks: &[IpNetwork],
+) -> SocketAddr {
     let in_vm = |address: IpAddr| vm_networks.iter().any(|network| network.contains(address));
     match (in_vm(client.ip()), in_vm(server.ip())) {
         (true, false) => server,
@@ -155,6 +170,9 @@ mod tests {
         let client: SocketAddr = "[2001:db8::1]:50000".parse().unwrap();
         let server: SocketAddr = "[2001:db8:0:0:0:0:0:2]:443".parse().unwrap();
         sets.add_finding(Finding::TcpConnection { client, server }, &[]);
-        assert_eq!(sets.get(IndicatorKind::Tcp).collect::<Vec<_>>(), ["[2001:db8::2]:443"]);
+        assert_eq!(
+            sets.get(IndicatorKind::Tcp).collect::<Vec<_>>(),
+            ["[2001:db8::2]:443"]
+        );
     }
 }

@@ -61,4 +61,6 @@ pub mod report;
 
 pub use config::{Config, ConfigError, DroppedKind, IgnoreList};
 pub use indicators::{IndicatorKind, IndicatorSets};
-pub use miner::{mine_path, mine_reader, MineError, MineReport, MineResult, MineStats, Miner, PartialReport};
+pub use miner::{
+    mine_path, mine_reader, MineError, MineReport, MineResult, MineStats, Miner, PartialReport,
+};

@@ -27,7 +27,11 @@ pub enum MineError {
     },
     /// The capture is larger than `max_pcap_size`.
     #[error("{}: capture is {size} bytes, more than max_pcap_size ({limit} bytes); not mined", name.display())]
-    TooLarge { name: PathBuf, size: u64, limit: u64 },
+    TooLarge {
+        name: PathBuf,
+        size: u64,
+        limit: u64,
+    },
     /// The capture is damaged or unreadable at a known place.
     #[error("{}: {source}", name.display())]
     Capture {
@@ -103,10 +107,12 @@ pub type MineResult = Result<MineReport, Box<PartialReport>>;
 
 /// Mines the capture file at `path`.
 pub fn mine_path(path: &Path, config: &Config) -> MineResult {
-    let fail = |error: MineError| Box::new(PartialReport {
-        report: Miner::new(config).finish(),
-        error,
-    });
+    let fail = |error: MineError| {
+        Box::new(PartialReport {
+            report: Miner::new(config).finish(),
+            error,
+        })
+    };
     let file = File::open(path).map_err(|source| {
         fail(MineError::Open {
             path: path.to_path_buf(),
@@ -128,7 +134,11 @@ pub fn mine_path(path: &Path, config: &Config) -> MineResult {
 /// Mines a capture read from `input`; `name` appears in error messages (use `<stdin>` for standard input).
 pub fn mine_reader<R: Read + Send>(input: R, name: &Path, config: &Config) -> MineResult {
     let mut miner = Miner::new(config);
-    let limited = input.take(config.max_pcap_size.map_or(u64::MAX, |limit| limit.saturating_add(1)));
+    let limited = input.take(
+        config
+            .max_pcap_size
+            .map_or(u64::MAX, |limit| limit.saturating_add(1)),
+    );
     let outcome = miner.read_all(limited);
     let bytes = miner.stats.bytes;
     let report = miner.finish();
@@ -216,7 +226,12 @@ impl Miner {
             }
             Transport::Udp(datagram) => {
                 stats.udp_datagrams += 1;
-                app::mine_datagram(datagram.source, datagram.destination, datagram.payload, findings);
+                app::mine_datagram(
+                    datagram.source,
+                    datagram.destination,
+                    datagram.payload,
+                    findings,
+                );
             }
         });
         self.collect();

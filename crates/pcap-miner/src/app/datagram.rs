@@ -7,14 +7,23 @@ use super::http::{self, HeadStatus};
 use super::{Finding, Findings, DNS_PORTS};
 
 /// Reads one UDP datagram for DNS queries and HTTP requests.
-pub fn mine_datagram(source: SocketAddr, destination: SocketAddr, payload: &[u8], findings: &mut Findings) {
+pub fn mine_datagram(
+    source: SocketAddr,
+    destination: SocketAddr,
+    payload: &[u8],
+    findings: &mut Findings,
+) {
     if DNS_PORTS.contains(&source.port()) || DNS_PORTS.contains(&destination.port()) {
         mine_dns_message(payload, findings);
         return;
     }
     // SSDP and UPnP GENA send HTTP requests over UDP, one per datagram.
     if let HeadStatus::Complete { head, .. } = http::parse_request_head(payload, true) {
-        findings.push(Finding::HttpUri(http::request_uri(&head, destination, false)));
+        findings.push(Finding::HttpUri(http::request_uri(
+            &head,
+            destination,
+            false,
+        )));
     }
 }
 

@@ -60,7 +60,13 @@ pub fn parse_request_head(data: &[u8], at_end: bool) -> HeadStatus<'_> {
         let mut content_length = None;
         let mut chunked = false;
         for header in request.headers.iter() {
-            read_header(header.name.as_bytes(), header.value, &mut host, &mut content_length, &mut chunked);
+            read_header(
+                header.name.as_bytes(),
+                header.value,
+                &mut host,
+                &mut content_length,
+                &mut chunked,
+            );
         }
         let head = RequestHead {
             method,
@@ -106,7 +112,9 @@ fn read_header<'a>(
     if name.eq_ignore_ascii_case(b"host") {
         host.get_or_insert(value.trim_ascii());
     } else if name.eq_ignore_ascii_case(b"content-length") {
-        let parsed = std::str::from_utf8(value.trim_ascii()).ok().and_then(|v| v.parse().ok());
+        let parsed = std::str::from_utf8(value.trim_ascii())
+            .ok()
+            .and_then(|v| v.parse().ok());
         if content_length.is_none() {
             *content_length = parsed;
         }
@@ -142,9 +150,27 @@ fn split_header_line(line: &[u8]) -> Option<(&[u8], &[u8])> {
         return None;
     }
     let rest = &line[name_len..];
-    let blanks = rest.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
+    let blanks = rest
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
     let value = rest[blanks..].strip_prefix(b":")?;
     Some((&line[..name_len], value))
+}
+
+/// Returns true when an unfinished line may still become a header line.
+fn could_start_header_line(partial: &[u8]) -> bool {
+    let name_len = partial.iter().take_while(|&&b| is_token(b)).count();
+    let rest = &partial[name_len..];
+    let blanks = rest
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
+    match rest.get(blanks) {
+        None => true,
+        Some(b':') => name_len > 0,
+        Some(_) => false,
+    }
 }
 
 /// Splits a request line into method, target and whether it ends in an HTTP version.
@@ -201,7 +227,13 @@ fn is_http_version_prefix(text: &[u8]) -> bool {
     const PATTERN: &[u8] = b"HTTP/0.0";
     !text.is_empty()
         && text.len() <= PATTERN.len()
-        && text.iter().zip(PATTERN).all(|(&b, &p)| if p == b'0' { b.is_ascii_digit() } else { b == p })
+        && text.iter().zip(PATTERN).all(|(&b, &p)| {
+            if p == b'0' {
+                b.is_ascii_digit()
+            } else {
+                b == p
+            }
+        })
 }
 
 /// Reads a request head byte by byte, accepting what strict parsers reject.
@@ -222,6 +254,9 @@ fn parse_lenient(data: &[u8], at_end: bool) -> HeadStatus<'_> {
     let mut header_lines = 0usize;
     let complete_len = loop {
         let Some((line, after)) = next_line(rest) else {
+            if !has_version && header_lines == 0 && !could_start_header_line(rest) {
+                return HeadStatus::NotHttp;
+            }
             // The head has not ended; take it as it stands only when nothing more comes.
             if !at_end && data.len() <= super::MAX_HEAD_LEN {
                 return HeadStatus::Incomplete;
@@ -229,23 +264,26 @@ fn parse_lenient(data: &[u8], at_end: bool) -> HeadStatus<'_> {
             break data.len();
         };
         if line.is_empty() {
+            if !has_version && header_lines == 0 {
+                return HeadStatus::NotHttp;
+            }
             break data.len() - after.len();
         }
         if let Some((name, value)) = split_header_line(line) {
             header_lines += 1;
             read_header(name, value, &mut host, &mut content_length, &mut chunked);
-        } else if header_lines == 0 && !has_version && !line.starts_with(b" ") && !line.starts_with(b"\t") {
+        } else if header_lines == 0
+            && !has_version
+            && !line.starts_with(b" ")
+            && !line.starts_with(b"\t")
+        {
             // A versionless request line counts only when header lines follow it.
             return HeadStatus::NotHttp;
         }
         rest = after;
     };
     if !has_version && header_lines == 0 {
-        return if at_end || complete_len < data.len() {
-            HeadStatus::NotHttp
-        } else {
-            HeadStatus::Incomplete
-        };
+        return HeadStatus::NotHttp;
     }
     let head = RequestHead {
         method,
@@ -327,13 +365,21 @@ fn push_escaped(out: &mut String, bytes: &[u8]) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChunkState {
     /// Reading a chunk-size line; `digits` seen so far.
-    Size { size: u64, digits: u8, in_extension: bool },
+    Size {
+        size: u64,
+        digits: u8,
+        in_extension: bool,
+    },
     /// Skipping chunk data, then its CRLF.
     Data(u64),
     /// Skipping the CRLF after chunk data.
-    DataEnd { seen_cr: bool },
+    DataEnd {
+        seen_cr: bool,
+    },
     /// Reading trailer lines until an empty one; `line_len` bytes of the current line seen.
-    Trailer { line_len: usize },
+    Trailer {
+        line_len: usize,
+    },
     Done,
     /// The framing broke; the caller resynchronises.
     Invalid,
@@ -375,13 +421,29 @@ impl ChunkState {
 
     fn step(&mut self, byte: u8) {
         *self = match *self {
-            ChunkState::Size { size, digits, in_extension } => match byte {
+            ChunkState::Size {
+                size,
+                digits,
+                in_extension,
+            } => match byte {
                 b'\n' if digits == 0 => ChunkState::Invalid,
                 b'\n' if size == 0 => ChunkState::Trailer { line_len: 0 },
                 b'\n' => ChunkState::Data(size),
-                b'\r' => ChunkState::Size { size, digits, in_extension },
-                _ if in_extension => ChunkState::Size { size, digits, in_extension },
-                b';' | b' ' | b'\t' => ChunkState::Size { size, digits, in_extension: true },
+                b'\r' => ChunkState::Size {
+                    size,
+                    digits,
+                    in_extension,
+                },
+                _ if in_extension => ChunkState::Size {
+                    size,
+                    digits,
+                    in_extension,
+                },
+                b';' | b' ' | b'\t' => ChunkState::Size {
+                    size,
+                    digits,
+                    in_extension: true,
+                },
                 _ => match (char::from(byte).to_digit(16), digits < 16) {
                     (Some(value), true) => ChunkState::Size {
                         size: size * 16 + u64::from(value),
@@ -400,7 +462,9 @@ impl ChunkState {
                 b'\n' if line_len == 0 => ChunkState::Done,
                 b'\n' => ChunkState::Trailer { line_len: 0 },
                 b'\r' => ChunkState::Trailer { line_len },
-                _ => ChunkState::Trailer { line_len: line_len + 1 },
+                _ => ChunkState::Trailer {
+                    line_len: line_len + 1,
+                },
             },
             state => state,
         };

@@ -33,7 +33,10 @@ pub enum Finding {
     /// A DNS query name in presentation form.
     DnsName(String),
     /// A TCP connection with its roles decided.
-    TcpConnection { client: SocketAddr, server: SocketAddr },
+    TcpConnection {
+        client: SocketAddr,
+        server: SocketAddr,
+    },
 }
 
 /// What the parsers found, in the order they found it, until the caller drains it.

@@ -107,7 +107,10 @@ impl StreamHandler for ClientStream {
                 }
                 Mode::ClientHello(joiner) => match joiner.push(data) {
                     Ok(JoinProgress::NeedMore) => &[],
-                    Ok(JoinProgress::Done { consumed, server_names }) => {
+                    Ok(JoinProgress::Done {
+                        consumed,
+                        server_names,
+                    }) => {
                         self.report_server_names(findings, &server_names);
                         self.mode = Mode::Done;
                         &data[consumed.min(data.len())..]
@@ -161,9 +164,17 @@ impl StreamHandler for ClientStream {
 
 impl ClientStream {
     /// Decides what begins at a message boundary and returns the bytes after what was consumed.
-    fn boundary<'d>(&mut self, findings: &mut Findings, data: &'d [u8], chunk_start: u64) -> &'d [u8] {
+    fn boundary<'d>(
+        &mut self,
+        findings: &mut Findings,
+        data: &'d [u8],
+        chunk_start: u64,
+    ) -> &'d [u8] {
         // Stray line ends between requests are common; they start nothing.
-        let start = data.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+        let start = data
+            .iter()
+            .take_while(|&&b| b == b'\r' || b == b'\n')
+            .count();
         let data = &data[start..];
         if data.is_empty() {
             return data;
@@ -183,7 +194,11 @@ impl ClientStream {
         let at_stream_start = chunk_start + start as u64 == 0;
         match http::parse_request_head(data, false) {
             HeadStatus::Complete { head, len } => {
-                findings.push(Finding::HttpUri(http::request_uri(&head, self.server, false)));
+                findings.push(Finding::HttpUri(http::request_uri(
+                    &head,
+                    self.server,
+                    false,
+                )));
                 self.mode = body_mode(head.body);
                 &data[len..]
             }
@@ -223,9 +238,11 @@ impl ClientStream {
         let full = buffer.len() >= MAX_HEAD_LEN;
 
         let (uri, body, head_len) = match http::parse_request_head(buffer, full) {
-            HeadStatus::Complete { head, len } => {
-                (Some(http::request_uri(&head, self.server, false)), head.body, len)
-            }
+            HeadStatus::Complete { head, len } => (
+                Some(http::request_uri(&head, self.server, false)),
+                head.body,
+                len,
+            ),
             HeadStatus::Incomplete => return &[],
             HeadStatus::NotHttp => (None, BodyFraming::None, 0),
         };
@@ -252,7 +269,11 @@ impl ClientStream {
     /// Reports a head that a gap or the end of the connection cut short, if its request line is whole.
     fn take_cut_head(&self, findings: &mut Findings, buffer: &[u8]) {
         if let HeadStatus::Complete { head, .. } = http::parse_request_head(buffer, true) {
-            findings.push(Finding::HttpUri(http::request_uri(&head, self.server, false)));
+            findings.push(Finding::HttpUri(http::request_uri(
+                &head,
+                self.server,
+                false,
+            )));
         }
     }
 

@@ -372,7 +372,12 @@ impl<'r> CaptureReader<'r> {
 }
 
 /// Updates reader state from one block and says whether it is a packet.
-fn classify(state: &mut State, record_len: usize, block: PcapBlockOwned<'_>, base: usize) -> Record {
+fn classify(
+    state: &mut State,
+    record_len: usize,
+    block: PcapBlockOwned<'_>,
+    base: usize,
+) -> Record {
     let start_of = |data: &[u8]| (data.as_ptr() as usize).saturating_sub(base);
     match block {
         PcapBlockOwned::LegacyHeader(header) => {
@@ -456,7 +461,9 @@ fn ticks_to_ns(ticks: u64, interface: Interface) -> u64 {
     let fraction = ticks % units;
     let fraction_ns = (u128::from(fraction) * 1_000_000_000 / u128::from(units)) as u64;
     let seconds = seconds.saturating_add_signed(interface.ts_offset_seconds);
-    seconds.saturating_mul(1_000_000_000).saturating_add(fraction_ns)
+    seconds
+        .saturating_mul(1_000_000_000)
+        .saturating_add(fraction_ns)
 }
 
 /// Drops the input bytes pcap-parser attaches to its errors: they must never reach a message.

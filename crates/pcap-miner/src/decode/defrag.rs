@@ -209,7 +209,10 @@ mod tests {
     fn defrag_in_order() {
         let mut defrag = Defragmenter::default();
         assert_eq!(defrag.insert(key(), 0, true, b"abcdefgh", 0), None);
-        assert_eq!(defrag.insert(key(), 8, false, b"ij", 0), Some(b"abcdefghij".to_vec()));
+        assert_eq!(
+            defrag.insert(key(), 8, false, b"ij", 0),
+            Some(b"abcdefghij".to_vec())
+        );
     }
 
     #[test]

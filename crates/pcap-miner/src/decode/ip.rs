@@ -62,18 +62,27 @@ impl Decoder {
         };
         let header_len = usize::from(header[0] & 0x0f) * 4;
         let total_len = usize::from(u16::from_be_bytes([header[2], header[3]]));
-        if header_len < 20 || data.len() < header_len || (total_len != 0 && total_len < header_len) {
+        if header_len < 20 || data.len() < header_len || (total_len != 0 && total_len < header_len)
+        {
             self.stats.malformed += 1;
             return;
         }
         // Total length 0 comes from segmentation offload: trust the frame.
-        let total_len = if total_len == 0 { data.len() } else { total_len };
+        let total_len = if total_len == 0 {
+            data.len()
+        } else {
+            total_len
+        };
         let payload = &data[header_len..total_len.min(data.len())];
         let wire_payload_len = (total_len - header_len) as u32;
 
         let protocol = header[9];
-        let source = IpAddr::V4(Ipv4Addr::new(header[12], header[13], header[14], header[15]));
-        let destination = IpAddr::V4(Ipv4Addr::new(header[16], header[17], header[18], header[19]));
+        let source = IpAddr::V4(Ipv4Addr::new(
+            header[12], header[13], header[14], header[15],
+        ));
+        let destination = IpAddr::V4(Ipv4Addr::new(
+            header[16], header[17], header[18], header[19],
+        ));
         let flags_offset = u16::from_be_bytes([header[6], header[7]]);
         let more = flags_offset & 0x2000 != 0;
         let offset = u32::from(flags_offset & 0x1fff) * 8;
@@ -120,8 +129,16 @@ impl Decoder {
         let destination = IpAddr::V6(Ipv6Addr::from(header.destination()));
         let declared = usize::from(header.payload_length());
         // A payload length of 0 is a jumbogram or offload: trust the frame.
-        let end = if declared == 0 { data.len() } else { (40 + declared).min(data.len()) };
-        let wire_len = if declared == 0 { data.len() - 40 } else { declared };
+        let end = if declared == 0 {
+            data.len()
+        } else {
+            (40 + declared).min(data.len())
+        };
+        let wire_len = if declared == 0 {
+            data.len() - 40
+        } else {
+            declared
+        };
         let mut payload = &data[40..end];
         let mut consumed = 0usize;
         let mut next_header = header.next_header().0;
@@ -146,7 +163,11 @@ impl Decoder {
                 let offset_flags = u16::from_be_bytes([extension[2], extension[3]]);
                 let identification =
                     u32::from_be_bytes([extension[4], extension[5], extension[6], extension[7]]);
-                fragment = Some((u32::from(offset_flags & 0xfff8), offset_flags & 1 != 0, identification));
+                fragment = Some((
+                    u32::from(offset_flags & 0xfff8),
+                    offset_flags & 1 != 0,
+                    identification,
+                ));
             }
             next_header = extension[0];
             consumed += extension.len();
@@ -196,9 +217,9 @@ impl Decoder {
     ) {
         self.stats.fragments += 1;
         let key = fragment.key;
-        let Some(datagram) = self
-            .defrag
-            .insert(key, fragment.offset, fragment.more, data, timestamp_ns)
+        let Some(datagram) =
+            self.defrag
+                .insert(key, fragment.offset, fragment.more, data, timestamp_ns)
         else {
             return;
         };

@@ -250,7 +250,11 @@ impl Decoder {
             return;
         };
         let declared = usize::from(header.length());
-        let end = if declared >= 8 { declared.min(data.len()) } else { data.len() };
+        let end = if declared >= 8 {
+            declared.min(data.len())
+        } else {
+            data.len()
+        };
         let payload = data.get(8..end).unwrap_or_default();
         let (source_port, destination_port) = (header.source_port(), header.destination_port());
 

@@ -1,7 +1,9 @@
 //! Tunnel headers: GRE (with ERSPAN and PPTP), and the UDP tunnels VXLAN,
 //! Geneve, GTP-U, Teredo, AYIYA and GRE-in-UDP.
 
-use super::link::{ETHER_TYPE_IPV4, ETHER_TYPE_IPV6, ETHER_TYPE_MPLS, ETHER_TYPE_TRANSPARENT_ETHERNET};
+use super::link::{
+    ETHER_TYPE_IPV4, ETHER_TYPE_IPV6, ETHER_TYPE_MPLS, ETHER_TYPE_TRANSPARENT_ETHERNET,
+};
 use super::Layer;
 
 const PORT_AYIYA: u16 = 5072;

@@ -245,7 +245,9 @@ impl<H: StreamHandler> FlowTable<H> {
         let Some(mut connection) = self.connections.remove(&key) else {
             return;
         };
-        self.total_pending = self.total_pending.saturating_sub(connection.stream.pending_bytes());
+        self.total_pending = self
+            .total_pending
+            .saturating_sub(connection.stream.pending_bytes());
         flush(&mut connection, context);
         let stats = connection.stream.stats;
         self.stats.inconsistent_retransmissions += stats.inconsistent_retransmissions;
@@ -288,7 +290,10 @@ fn update_roles<H: StreamHandler>(connection: &mut Connection<H>, segment: &TcpS
     };
     if decision <= connection.decision {
         // Equal or weaker: a retransmission, or the bare SYN of a split handshake.
-        if decision == Decision::Syn && connection.client_isn.is_none() && client == connection.client {
+        if decision == Decision::Syn
+            && connection.client_isn.is_none()
+            && client == connection.client
+        {
             connection.client_isn = Some(segment.sequence);
         }
         return;
@@ -307,7 +312,10 @@ fn update_roles<H: StreamHandler>(connection: &mut Connection<H>, segment: &TcpS
 }
 
 /// A SYN from the client on an ended connection, or far outside its sequence space, opens a new one.
-fn starts_new_connection<H: StreamHandler>(connection: &Connection<H>, segment: &TcpSegment<'_>) -> bool {
+fn starts_new_connection<H: StreamHandler>(
+    connection: &Connection<H>,
+    segment: &TcpSegment<'_>,
+) -> bool {
     if connection.decision != Decision::Syn || segment.source != connection.client {
         return false;
     }
@@ -330,7 +338,9 @@ fn feed<H: StreamHandler>(
     max_pending: usize,
     context: &mut H::Context,
 ) {
-    let Connection { stream, handler, .. } = connection;
+    let Connection {
+        stream, handler, ..
+    } = connection;
     let mut sequence = segment.sequence;
     if segment.flags.has(TcpFlags::SYN) {
         stream.syn(sequence);
@@ -355,7 +365,9 @@ fn feed<H: StreamHandler>(
 }
 
 fn flush<H: StreamHandler>(connection: &mut Connection<H>, context: &mut H::Context) {
-    let Connection { stream, handler, .. } = connection;
+    let Connection {
+        stream, handler, ..
+    } = connection;
     stream.flush(&mut |event| match event {
         StreamEvent::Data(data) => handler.data(context, data),
         StreamEvent::Gap(len) => handler.gap(context, len),

@@ -214,7 +214,8 @@ impl Reassembler {
             }
             let overlap_start = piece_start.max(start);
             let overlap_end = piece_end.min(end);
-            let kept = &piece[(overlap_start - piece_start) as usize..(overlap_end - piece_start) as usize];
+            let kept = &piece
+                [(overlap_start - piece_start) as usize..(overlap_end - piece_start) as usize];
             let offered = &data[(overlap_start - start) as usize..(overlap_end - start) as usize];
             inconsistent |= kept != offered;
             cursor = cursor.max(piece_end);

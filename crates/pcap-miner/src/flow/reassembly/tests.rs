@@ -17,7 +17,11 @@ impl XorShift {
 }
 
 /// Collects what the reassembler delivers; a gap becomes `None` bytes.
-fn run(segments: &[(u32, Vec<u8>)], isn: u32, max_pending: usize) -> (Vec<Option<u8>>, Reassembler) {
+fn run(
+    segments: &[(u32, Vec<u8>)],
+    isn: u32,
+    max_pending: usize,
+) -> (Vec<Option<u8>>, Reassembler) {
     let mut reassembler = Reassembler::default();
     reassembler.syn(isn);
     let mut out = Vec::new();
@@ -26,7 +30,13 @@ fn run(segments: &[(u32, Vec<u8>)], isn: u32, max_pending: usize) -> (Vec<Option
         StreamEvent::Gap(len) => out.extend(std::iter::repeat(None).take(len as usize)),
     };
     for (sequence, payload) in segments {
-        reassembler.segment(*sequence, payload, payload.len() as u32, max_pending, &mut consumer);
+        reassembler.segment(
+            *sequence,
+            payload,
+            payload.len() as u32,
+            max_pending,
+            &mut consumer,
+        );
     }
     reassembler.flush(&mut consumer);
     (out, reassembler)
@@ -63,7 +73,11 @@ fn reassembly_matches_model_random_orders() {
         let len = 1 + rng.below(300) as usize;
         let stream: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
         // Wrap around the sequence space in some rounds.
-        let isn = if round % 3 == 0 { u32::MAX - rng.below(200) as u32 } else { rng.next() as u32 };
+        let isn = if round % 3 == 0 {
+            u32::MAX - rng.below(200) as u32
+        } else {
+            rng.next() as u32
+        };
 
         let mut segments = Vec::new();
         let mut covered = 0;
@@ -104,7 +118,17 @@ fn reassembly_matches_model_random_orders() {
 fn reassembly_gap_skipped_at_flush() {
     let segments = vec![(1001, b"abc".to_vec()), (1007, b"ghi".to_vec())];
     let (out, reassembler) = run(&segments, 1000, 1 << 20);
-    let expected = vec![Some(b'a'), Some(b'b'), Some(b'c'), None, None, None, Some(b'g'), Some(b'h'), Some(b'i')];
+    let expected = vec![
+        Some(b'a'),
+        Some(b'b'),
+        Some(b'c'),
+        None,
+        None,
+        None,
+        Some(b'g'),
+        Some(b'h'),
+        Some(b'i'),
+    ];
     assert_eq!(out, expected);
     assert_eq!(reassembler.stats.gaps, 1);
 }
@@ -116,13 +140,23 @@ fn reassembly_cap_skips_gap_early() {
     let mut events = Vec::new();
     let mut consumer = |event: StreamEvent<'_>| events.push(format!("{event:?}"));
     reassembler.segment(11, b"later", 5, 4, &mut consumer);
-    assert_eq!(events, vec!["Gap(10)".to_string(), "Data([108, 97, 116, 101, 114])".to_string()]);
+    assert_eq!(
+        events,
+        vec![
+            "Gap(10)".to_string(),
+            "Data([108, 97, 116, 101, 114])".to_string()
+        ]
+    );
     assert_eq!(reassembler.pending_bytes(), 0);
 }
 
 #[test]
 fn reassembly_inconsistent_copy_counted_first_wins() {
-    let segments = vec![(1004, b"XYZ".to_vec()), (1004, b"xyz".to_vec()), (1001, b"abc".to_vec())];
+    let segments = vec![
+        (1004, b"XYZ".to_vec()),
+        (1004, b"xyz".to_vec()),
+        (1001, b"abc".to_vec()),
+    ];
     let (out, reassembler) = run(&segments, 1000, 1 << 20);
     let text: Vec<u8> = out.into_iter().flatten().collect();
     assert_eq!(text, b"abcXYZ");
