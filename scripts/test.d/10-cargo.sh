@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Formatting, lints, and every Rust test of the workspace (unit, integration, doc).
+set -euo pipefail
+. "$PCAP_MINER_ROOT/scripts/lib.sh"
+cd "$PCAP_MINER_ROOT"
+
+# The shared corpus must be there in CI; the corpus test fails without it when CI is set.
+export CI="${CI:-}"
+export PCAP_MINER_SHARED_CORPUS="$PCAP_MINER_SHARED/corpus"
+
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+output="$(mktemp)"
+cargo test --workspace --locked 2>&1 | tee "$output"
+require_cargo_tests_ran "$output"
