@@ -23,9 +23,13 @@ fn main() -> ExitCode {
         Err(partial) => (partial.report, Some(partial.error)),
     };
 
-    for (kind, values) in report.indicators.iter() {
-        for value in values {
-            println!("{kind}\t{value}");
+    for kind in report.indicators.kinds() {
+        for value in report.indicators.get(kind) {
+            let frames = report.indicators.frames(kind, value);
+            println!(
+                "{kind}\t{value}\tfirst seen in packet {}",
+                frames.first().copied().unwrap_or(0)
+            );
         }
     }
     eprintln!(

@@ -1,7 +1,7 @@
 //! Indicator sets: the four MWDB attribute kinds, de-duplicated and sorted,
 //! and the filters the original service applied before reporting them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
@@ -51,10 +51,14 @@ impl fmt::Display for IndicatorKind {
     }
 }
 
-/// The values of each kind, sorted by their bytes.
+/// Packet numbers kept per value, the first ones seen; later sightings are only counted out.
+pub const MAX_FRAMES_PER_VALUE: usize = 8;
+
+/// The values of each kind, sorted by their bytes, each with the numbers of
+/// the first packets it was seen in.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IndicatorSets {
-    sets: BTreeMap<IndicatorKind, BTreeSet<String>>,
+    sets: BTreeMap<IndicatorKind, BTreeMap<String, Vec<u64>>>,
 }
 
 impl IndicatorSets {
@@ -65,59 +69,80 @@ impl IndicatorSets {
 
     /// Adds one value; a value already present is kept once.
     pub fn insert(&mut self, kind: IndicatorKind, value: String) {
-        self.sets.entry(kind).or_default().insert(value);
+        self.sets.entry(kind).or_default().entry(value).or_default();
     }
 
-    /// Returns the values of one kind (empty when none were found).
+    /// Adds one value seen in packet number `packet`.
+    pub fn insert_seen(&mut self, kind: IndicatorKind, value: String, packet: u64) {
+        let frames = self.sets.entry(kind).or_default().entry(value).or_default();
+        if frames.len() < MAX_FRAMES_PER_VALUE && !frames.contains(&packet) {
+            frames.push(packet);
+        }
+    }
+
+    /// Returns the values of one kind in byte order (empty when none were found).
     pub fn get(&self, kind: IndicatorKind) -> impl Iterator<Item = &str> + '_ {
         self.sets
             .get(&kind)
             .into_iter()
-            .flatten()
+            .flat_map(|values| values.keys())
             .map(String::as_str)
+    }
+
+    /// Returns the numbers of the first packets a value was seen in (at most [`MAX_FRAMES_PER_VALUE`]).
+    pub fn frames(&self, kind: IndicatorKind, value: &str) -> &[u64] {
+        self.sets
+            .get(&kind)
+            .and_then(|values| values.get(value))
+            .map_or(&[], Vec::as_slice)
     }
 
     /// Returns the number of values of one kind.
     pub fn count(&self, kind: IndicatorKind) -> usize {
-        self.sets.get(&kind).map_or(0, BTreeSet::len)
+        self.sets.get(&kind).map_or(0, BTreeMap::len)
     }
 
     /// Returns true when no kind has a value.
     pub fn is_empty(&self) -> bool {
-        self.sets.values().all(BTreeSet::is_empty)
+        self.sets.values().all(BTreeMap::is_empty)
     }
 
-    /// Returns the kinds that have values, with their values.
-    pub fn iter(&self) -> impl Iterator<Item = (IndicatorKind, &BTreeSet<String>)> {
+    /// Returns the kinds that have values, in key order.
+    pub fn kinds(&self) -> impl Iterator<Item = IndicatorKind> + '_ {
         self.sets
             .iter()
             .filter(|(_, values)| !values.is_empty())
-            .map(|(kind, values)| (*kind, values))
+            .map(|(kind, _)| *kind)
     }
 
-    /// Removes a whole kind.
-    pub fn remove_kind(&mut self, kind: IndicatorKind) -> Option<BTreeSet<String>> {
-        self.sets.remove(&kind)
+    /// Removes a whole kind; returns how many values it had.
+    pub fn remove_kind(&mut self, kind: IndicatorKind) -> usize {
+        self.sets.remove(&kind).map_or(0, |values| values.len())
     }
 
     /// Keeps the values of `kind` for which `keep` returns true.
     pub fn retain(&mut self, kind: IndicatorKind, mut keep: impl FnMut(&str) -> bool) {
         if let Some(values) = self.sets.get_mut(&kind) {
-            values.retain(|value| keep(value));
+            values.retain(|value, _| keep(value));
         }
     }
 
-    /// Adds a parser finding; `vm_networks` decides which endpoint of a TCP connection is reported.
-    pub fn add_finding(&mut self, finding: Finding, vm_networks: &[IpNetwork]) {
+    /// Adds a parser finding seen in packet `packet`; `vm_networks` decides
+    /// which endpoint of a TCP connection is reported.
+    pub fn add_finding(&mut self, finding: Finding, packet: u64, vm_networks: &[IpNetwork]) {
         match finding {
-            Finding::HttpUri(uri) => self.insert(IndicatorKind::Http, uri),
+            Finding::HttpUri(uri) => self.insert_seen(IndicatorKind::Http, uri, packet),
             Finding::ServerName { name, port } => {
-                self.insert(IndicatorKind::Sni, format!("{name}:{port}"))
+                self.insert_seen(IndicatorKind::Sni, format!("{name}:{port}"), packet)
             }
-            Finding::DnsName(name) => self.insert(IndicatorKind::Dns, name),
-            Finding::TcpConnection { client, server } => {
+            Finding::DnsName(name) => self.insert_seen(IndicatorKind::Dns, name, packet),
+            Finding::TcpConnection {
+                client,
+                server,
+                first_packet,
+            } => {
                 let contacted = contacted_endpoint(client, server, vm_networks);
-                self.insert(IndicatorKind::Tcp, contacted.to_string());
+                self.insert_seen(IndicatorKind::Tcp, contacted.to_string(), first_packet);
             }
         }
     }
@@ -169,10 +194,16 @@ mod tests {
         let mut sets = IndicatorSets::new();
         let client: SocketAddr = "[2001:db8::1]:50000".parse().unwrap();
         let server: SocketAddr = "[2001:db8:0:0:0:0:0:2]:443".parse().unwrap();
-        sets.add_finding(Finding::TcpConnection { client, server }, &[]);
+        let finding = Finding::TcpConnection {
+            client,
+            server,
+            first_packet: 3,
+        };
+        sets.add_finding(finding, 9, &[]);
         assert_eq!(
             sets.get(IndicatorKind::Tcp).collect::<Vec<_>>(),
             ["[2001:db8::2]:443"]
         );
+        assert_eq!(sets.frames(IndicatorKind::Tcp, "[2001:db8::2]:443"), [3]);
     }
 }

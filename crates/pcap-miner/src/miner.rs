@@ -222,7 +222,7 @@ impl Miner {
         decoder.decode(packet, &mut |transport| match transport {
             Transport::Tcp(segment) => {
                 stats.tcp_segments += 1;
-                flows.segment(&segment, findings);
+                flows.segment(&segment, packet.number, findings);
             }
             Transport::Udp(datagram) => {
                 stats.udp_datagrams += 1;
@@ -234,20 +234,23 @@ impl Miner {
                 );
             }
         });
-        self.collect();
+        self.collect(packet.number);
     }
 
-    fn collect(&mut self) {
+    /// Moves what the parsers found into the indicator sets, as seen in packet `packet`.
+    fn collect(&mut self, packet: u64) {
         let vm_networks: &[IpNetwork] = &self.config.vm_networks;
         for finding in self.findings.drain() {
-            self.indicators.add_finding(finding, vm_networks);
+            self.indicators.add_finding(finding, packet, vm_networks);
         }
     }
 
     /// Ends every connection and returns the filtered indicators with the counters.
     pub fn finish(mut self) -> MineReport {
         self.flows.finish_all(&mut self.findings);
-        self.collect();
+        // Findings made at the end carry their own packet numbers (TCP
+        // connections) or belong to the last packet (requests cut short).
+        self.collect(self.stats.packets);
         self.stats.decode = self.decoder.stats();
         self.stats.flows = self.flows.stats();
         self.stats.malformed_dns = self.findings.malformed_dns_names;

@@ -7,8 +7,11 @@ use crate::indicators::IndicatorSets;
 /// Returns the Karton/MWDB attributes object: each kind with values, as a sorted list; empty kinds left out.
 pub fn attributes_json(indicators: &IndicatorSets) -> Value {
     let mut object = Map::new();
-    for (kind, values) in indicators.iter() {
-        let list = values.iter().cloned().map(Value::String).collect();
+    for kind in indicators.kinds() {
+        let list = indicators
+            .get(kind)
+            .map(|value| Value::String(value.to_string()))
+            .collect();
         object.insert(kind.key().to_string(), Value::Array(list));
     }
     Value::Object(object)
@@ -17,8 +20,8 @@ pub fn attributes_json(indicators: &IndicatorSets) -> Value {
 /// Writes one line per value, `kind<TAB>value`, kinds in key order.
 pub fn text(indicators: &IndicatorSets) -> String {
     let mut out = String::new();
-    for (kind, values) in indicators.iter() {
-        for value in values {
+    for kind in indicators.kinds() {
+        for value in indicators.get(kind) {
             out.push_str(kind.key());
             out.push('\t');
             out.push_str(value);

@@ -32,10 +32,11 @@ pub enum Finding {
     ServerName { name: String, port: u16 },
     /// A DNS query name in presentation form.
     DnsName(String),
-    /// A TCP connection with its roles decided.
+    /// A TCP connection with its roles decided, and the number of its first packet.
     TcpConnection {
         client: SocketAddr,
         server: SocketAddr,
+        first_packet: u64,
     },
 }
 

@@ -158,6 +158,7 @@ impl StreamHandler for ClientStream {
         findings.push(Finding::TcpConnection {
             client: ends.client,
             server: ends.server,
+            first_packet: ends.first_packet,
         });
     }
 }

@@ -34,6 +34,18 @@ pub trait StreamHandler {
 
     /// Ends the connection; `ends` gives the final client and server.
     fn finish(&mut self, context: &mut Self::Context, ends: ConnectionEnds);
+
+    /// Returns true while the handler also reads the server-to-client stream
+    /// (TLS decryption needs the ServerHello); that stream is not reassembled otherwise.
+    fn wants_server_data(&self) -> bool {
+        false
+    }
+
+    /// Takes contiguous server-to-client bytes, as [`data`](Self::data) does for the client.
+    fn server_data(&mut self, _context: &mut Self::Context, _data: &[u8]) {}
+
+    /// Learns of a hole in the server-to-client stream.
+    fn server_gap(&mut self, _context: &mut Self::Context, _len: u64) {}
 }
 
 /// The two endpoints of a connection by role.
@@ -41,6 +53,8 @@ pub trait StreamHandler {
 pub struct ConnectionEnds {
     pub client: SocketAddr,
     pub server: SocketAddr,
+    /// Number of the connection's first packet in the capture.
+    pub first_packet: u64,
 }
 
 /// Memory limits of the connection table.
@@ -96,7 +110,10 @@ struct Connection<H> {
     client_isn: Option<u32>,
     ended: bool,
     stream: Reassembler,
+    /// Server-to-client stream, fed only while the handler asks for it.
+    server_stream: Reassembler,
     handler: H,
+    first_packet: u64,
     /// Activity counter value of the last segment, for eviction.
     last_active: u64,
 }
@@ -150,8 +167,8 @@ impl<H: StreamHandler> FlowTable<H> {
         self.connections.is_empty()
     }
 
-    /// Processes one TCP segment.
-    pub fn segment(&mut self, segment: &TcpSegment<'_>, context: &mut H::Context) {
+    /// Processes one TCP segment of capture packet number `packet`.
+    pub fn segment(&mut self, segment: &TcpSegment<'_>, packet: u64, context: &mut H::Context) {
         self.activity += 1;
         let key = key_of(segment.source, segment.destination);
         let syn_only = segment.flags.has(TcpFlags::SYN) && !segment.flags.has(TcpFlags::ACK);
@@ -166,7 +183,7 @@ impl<H: StreamHandler> FlowTable<H> {
         }
         if !self.connections.contains_key(&key) {
             self.make_room(context);
-            self.open(key, segment);
+            self.open(key, segment, packet);
         }
         let Some(connection) = self.connections.get_mut(&key) else {
             return;
@@ -177,6 +194,9 @@ impl<H: StreamHandler> FlowTable<H> {
             connection.ended = true;
         }
         if segment.source != connection.client {
+            if connection.handler.wants_server_data() {
+                feed_server(connection, segment, self.limits.max_stream_buffer, context);
+            }
             if segment.flags.has(TcpFlags::RST) {
                 flush(connection, context);
             }
@@ -205,7 +225,7 @@ impl<H: StreamHandler> FlowTable<H> {
         self.eviction_queue.clear();
     }
 
-    fn open(&mut self, key: ConnectionKey, segment: &TcpSegment<'_>) {
+    fn open(&mut self, key: ConnectionKey, segment: &TcpSegment<'_>, packet: u64) {
         self.stats.connections += 1;
         let (client, server) = initial_roles(segment);
         let connection = Connection {
@@ -215,7 +235,9 @@ impl<H: StreamHandler> FlowTable<H> {
             client_isn: None,
             ended: false,
             stream: Reassembler::default(),
+            server_stream: Reassembler::default(),
             handler: H::new(client, server),
+            first_packet: packet,
             last_active: self.activity,
         };
         self.connections.insert(key, connection);
@@ -245,9 +267,9 @@ impl<H: StreamHandler> FlowTable<H> {
         let Some(mut connection) = self.connections.remove(&key) else {
             return;
         };
-        self.total_pending = self
-            .total_pending
-            .saturating_sub(connection.stream.pending_bytes());
+        self.total_pending = self.total_pending.saturating_sub(
+            connection.stream.pending_bytes() + connection.server_stream.pending_bytes(),
+        );
         flush(&mut connection, context);
         let stats = connection.stream.stats;
         self.stats.inconsistent_retransmissions += stats.inconsistent_retransmissions;
@@ -256,6 +278,7 @@ impl<H: StreamHandler> FlowTable<H> {
         let ends = ConnectionEnds {
             client: connection.client,
             server: connection.server,
+            first_packet: connection.first_packet,
         };
         connection.handler.finish(context, ends);
     }
@@ -307,6 +330,7 @@ fn update_roles<H: StreamHandler>(connection: &mut Connection<H>, segment: &TcpS
         connection.server = connection.client;
         connection.client = client;
         connection.stream = Reassembler::default();
+        connection.server_stream = Reassembler::default();
         connection.handler = H::new(connection.client, connection.server);
     }
 }
@@ -364,10 +388,47 @@ fn feed<H: StreamHandler>(
     }
 }
 
+fn feed_server<H: StreamHandler>(
+    connection: &mut Connection<H>,
+    segment: &TcpSegment<'_>,
+    max_pending: usize,
+    context: &mut H::Context,
+) {
+    let Connection {
+        server_stream,
+        handler,
+        ..
+    } = connection;
+    let mut sequence = segment.sequence;
+    if segment.flags.has(TcpFlags::SYN) {
+        server_stream.syn(sequence);
+        sequence = sequence.wrapping_add(1);
+    }
+    server_stream.segment(
+        sequence,
+        segment.payload,
+        segment.wire_payload_len,
+        max_pending,
+        &mut |event| match event {
+            StreamEvent::Data(data) => handler.server_data(context, data),
+            StreamEvent::Gap(len) => handler.server_gap(context, len),
+        },
+    );
+}
+
 fn flush<H: StreamHandler>(connection: &mut Connection<H>, context: &mut H::Context) {
     let Connection {
-        stream, handler, ..
+        stream,
+        server_stream,
+        handler,
+        ..
     } = connection;
+    if handler.wants_server_data() {
+        server_stream.flush(&mut |event| match event {
+            StreamEvent::Data(data) => handler.server_data(context, data),
+            StreamEvent::Gap(len) => handler.server_gap(context, len),
+        });
+    }
     stream.flush(&mut |event| match event {
         StreamEvent::Data(data) => handler.data(context, data),
         StreamEvent::Gap(len) => handler.gap(context, len),
