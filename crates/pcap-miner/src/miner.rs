@@ -69,6 +69,8 @@ pub struct MineStats {
     pub malformed_client_hellos: u64,
     /// pcapng packet blocks whose interface was never described.
     pub orphan_packets: u64,
+    /// Damaged places in the capture (the first is the run's error).
+    pub damaged_records: u64,
 }
 
 impl MineStats {
@@ -190,13 +192,22 @@ impl Miner {
     /// Reads every packet of a capture; on damage, keeps what was mined before it.
     pub fn read_all<R: Read + Send>(&mut self, input: R) -> Result<(), CaptureError> {
         let mut reader = CaptureReader::new(input)?;
-        let result = loop {
+        let mut first_error = None;
+        loop {
             match reader.next_packet() {
                 Ok(Some(packet)) => self.packet(&packet),
-                Ok(None) => break Ok(()),
-                Err(error) => break Err(error),
+                Ok(None) => break,
+                Err(error) => {
+                    tracing::debug!(%error, "damaged capture");
+                    self.stats.damaged_records += 1;
+                    first_error.get_or_insert(error);
+                    if reader.is_finished() {
+                        break;
+                    }
+                }
             }
-        };
+        }
+        let result = first_error.map_or(Ok(()), Err);
         self.stats.bytes = reader.offset();
         self.stats.orphan_packets = reader.orphan_packets();
         if let Err(CaptureError {

@@ -4,8 +4,11 @@
 //! from its buffer, so memory stays bounded by the largest record.
 
 mod reader;
+mod resync;
 
-pub use reader::{CaptureError, CaptureErrorKind, CaptureFormat, CaptureReader, Packet};
+pub use reader::{
+    CaptureError, CaptureErrorKind, CaptureFormat, CaptureReader, Packet, Recovery, MAX_RECORD_LEN,
+};
 
 /// Link-layer header types (LINKTYPE_* values of the tcpdump registry).
 pub mod linktype {

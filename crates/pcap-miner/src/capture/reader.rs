@@ -5,6 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
+
+use super::resync::{self, Plausibility, Scan};
 use pcap_parser::{PcapBlockOwned, PcapError};
 
 /// Initial size of the read buffer.
@@ -16,6 +18,13 @@ const INITIAL_BUFFER_LEN: usize = 1 << 20;
 /// under 64 KiB, and tcpdump's default snap length is 256 KiB), so a larger
 /// declared length means the file is damaged.
 pub const MAX_RECORD_LEN: usize = 16 << 20;
+
+/// A pcap record may always declare this many bytes, whatever snap length the
+/// header gives (writers are known to put 0 or a small value there).
+const LEGACY_MIN_CAPLEN_LIMIT: u32 = 256 * 1024;
+
+/// Bytes of a pcap record header.
+const LEGACY_RECORD_HEADER_LEN: usize = 16;
 
 /// One captured frame, borrowed from the reader's buffer.
 #[derive(Debug, Clone, Copy)]
@@ -46,7 +55,7 @@ pub enum CaptureFormat {
 
 /// Reading a capture failed at a known place.
 #[derive(Debug, thiserror::Error)]
-#[error("packet {packet}, byte offset {offset}: {kind}")]
+#[error("packet {packet}, byte offset {offset}: {kind}{recovery}")]
 pub struct CaptureError {
     /// Number of the packet being read when the error occurred (packets read so far + 1).
     pub packet: u64,
@@ -55,6 +64,39 @@ pub struct CaptureError {
     /// What was wrong.
     #[source]
     pub kind: CaptureErrorKind,
+    /// Whether reading went on after the damage.
+    pub recovery: Recovery,
+}
+
+/// What the reader did after damage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// Reading stopped here.
+    Stopped,
+    /// This many bytes were skipped to the next plausible record, where reading went on.
+    Resumed { skipped: u64 },
+    /// No plausible record followed: the rest of the input, this many bytes, was skipped.
+    SkippedToEnd { skipped: u64 },
+}
+
+impl std::fmt::Display for Recovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Recovery::Stopped => Ok(()),
+            Recovery::Resumed { skipped } => {
+                write!(
+                    f,
+                    "; skipped {skipped} bytes to the next plausible record and went on reading"
+                )
+            }
+            Recovery::SkippedToEnd { skipped } => {
+                write!(
+                    f,
+                    "; no plausible record follows, the remaining {skipped} bytes were skipped"
+                )
+            }
+        }
+    }
 }
 
 /// What was wrong with the capture.
@@ -81,8 +123,16 @@ pub enum CaptureErrorKind {
     RecordTooLong {
         /// Length declared in the record header.
         declared: u64,
-        /// [`MAX_RECORD_LEN`].
+        /// The file's snap length (at least 256 KiB) for pcap, [`MAX_RECORD_LEN`] for pcapng.
         limit: usize,
+    },
+    /// A record declares more bytes than the file has left, yet records follow it.
+    #[error("record declares {declared} bytes, but only {present} bytes are left in the file")]
+    RecordPastEnd {
+        /// Length declared in the record header (with the pcap record header).
+        declared: u64,
+        /// Bytes left in the file from the record's start.
+        present: usize,
     },
     /// A pcapng block is malformed.
     #[error("invalid {format} record: {reason}")]
@@ -113,6 +163,10 @@ struct State {
     legacy_nanosecond: bool,
     /// Byte order of the pcap file or of the current pcapng section.
     big_endian: bool,
+    /// Largest caplen a pcap record may declare: the snap length, at least 256 KiB.
+    max_caplen: u32,
+    /// Seconds of the last packet read from a pcap file.
+    last_seconds: Option<u32>,
     interfaces: Vec<Interface>,
     /// Packets returned so far.
     packets: u64,
@@ -169,6 +223,7 @@ impl<'r> CaptureReader<'r> {
                     packet: 1,
                     offset: 0,
                     kind,
+                    recovery: Recovery::Stopped,
                 });
             }
         };
@@ -216,6 +271,10 @@ impl<'r> CaptureReader<'r> {
                 self.inner.consume(self.pending_consume);
                 self.pending_consume = 0;
             }
+            if let Some(declared) = self.implausible_legacy_record() {
+                let limit = self.state.max_caplen as usize;
+                return Err(self.damaged(CaptureErrorKind::RecordTooLong { declared, limit }));
+            }
 
             // Block data borrows pcap-parser's buffer, which `next` does not move.
             let base = self.inner_base();
@@ -228,10 +287,7 @@ impl<'r> CaptureReader<'r> {
                 Err(error) => match self.recover(error) {
                     Ok(true) => continue,
                     Ok(false) => return Ok(None),
-                    Err(error) => {
-                        self.finished = true;
-                        return Err(error);
-                    }
+                    Err(error) => return Err(error),
                 },
             };
 
@@ -278,10 +334,7 @@ impl<'r> CaptureReader<'r> {
             PcapError::Eof => Ok(false),
             PcapError::Incomplete(_) => self.refill(),
             PcapError::BufferTooSmall => self.grow(),
-            PcapError::UnexpectedEof => {
-                let present = self.inner.data().len();
-                Err(self.error(CaptureErrorKind::Truncated { present }))
-            }
+            PcapError::UnexpectedEof => Err(self.unexpected_end()),
             PcapError::ReadError => {
                 let error = take_io_error(&self.io_error);
                 Err(self.error(CaptureErrorKind::Io(error)))
@@ -291,7 +344,7 @@ impl<'r> CaptureReader<'r> {
             })),
             PcapError::NomError(_, kind) | PcapError::OwnedNomError(_, kind) => {
                 let reason = format!("block structure rejected by the parser ({kind:?})");
-                Err(self.error(CaptureErrorKind::InvalidRecord {
+                Err(self.damaged(CaptureErrorKind::InvalidRecord {
                     format: self.format_name(),
                     reason,
                 }))
@@ -316,7 +369,7 @@ impl<'r> CaptureReader<'r> {
     fn grow(&mut self) -> Result<bool, CaptureError> {
         let declared = self.declared_record_len();
         if self.buffer_len >= MAX_RECORD_LEN || declared > MAX_RECORD_LEN as u64 {
-            return Err(self.error(CaptureErrorKind::RecordTooLong {
+            return Err(self.damaged(CaptureErrorKind::RecordTooLong {
                 declared,
                 limit: MAX_RECORD_LEN,
             }));
@@ -367,7 +420,137 @@ impl<'r> CaptureReader<'r> {
             packet: self.state.packets + 1,
             offset: self.inner.consumed() as u64,
             kind,
+            recovery: Recovery::Stopped,
         }
+    }
+
+    /// Returns true once reading has stopped for good.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Locates damage, then moves to the next plausible record so reading can go on.
+    fn damaged(&mut self, kind: CaptureErrorKind) -> CaptureError {
+        let packet = self.state.packets + 1;
+        let offset = self.inner.consumed() as u64;
+        let recovery = self.resynchronise();
+        if !matches!(recovery, Recovery::Resumed { .. }) {
+            self.finished = true;
+        }
+        CaptureError {
+            packet,
+            offset,
+            kind,
+            recovery,
+        }
+    }
+
+    /// Tells a file cut short from a damaged length field near its end: after
+    /// a damaged length, a plausible record still follows in the bytes left.
+    fn unexpected_end(&mut self) -> CaptureError {
+        let present = self.inner.data().len();
+        let declared = self.declared_record_len();
+        let packet = self.state.packets + 1;
+        let offset = self.inner.consumed() as u64;
+        let recovery = self.resynchronise();
+        let kind = match recovery {
+            Recovery::Resumed { .. } => CaptureErrorKind::RecordPastEnd { declared, present },
+            _ => CaptureErrorKind::Truncated { present },
+        };
+        let recovery = match recovery {
+            Recovery::Resumed { .. } => recovery,
+            _ => {
+                self.finished = true;
+                Recovery::Stopped
+            }
+        };
+        CaptureError {
+            packet,
+            offset,
+            kind,
+            recovery,
+        }
+    }
+
+    /// Returns the declared caplen when the pcap record at the current position is impossible.
+    fn implausible_legacy_record(&self) -> Option<u64> {
+        if self.format != CaptureFormat::Pcap || self.state.max_caplen == 0 {
+            return None;
+        }
+        let data = self.inner.data();
+        let field: [u8; 4] = data.get(8..12)?.try_into().ok()?;
+        let caplen = if self.state.big_endian {
+            u32::from_be_bytes(field)
+        } else {
+            u32::from_le_bytes(field)
+        };
+        (caplen > self.state.max_caplen && data.len() >= LEGACY_RECORD_HEADER_LEN)
+            .then_some(u64::from(caplen))
+    }
+
+    /// Skips bytes until a plausible record starts; reports how far it went.
+    fn resynchronise(&mut self) -> Recovery {
+        let facts = Plausibility {
+            big_endian: self.state.big_endian,
+            max_caplen: self.state.max_caplen.max(LEGACY_MIN_CAPLEN_LIMIT),
+            nanosecond: self.state.legacy_nanosecond,
+            last_seconds: self.state.last_seconds,
+            interfaces: self.state.interfaces.len(),
+        };
+        // The damaged record's first byte is never a new record; pcapng blocks stay 4-byte aligned.
+        let step = match self.format {
+            CaptureFormat::Pcap => 1,
+            CaptureFormat::PcapNg => 4,
+        };
+        let mut skipped = 0u64;
+        let mut start = step;
+        loop {
+            let exhausted = self.inner.reader_exhausted();
+            let data = self.inner.data();
+            let scan = match self.format {
+                CaptureFormat::Pcap => resync::scan_pcap(data, start, exhausted, &facts),
+                CaptureFormat::PcapNg => resync::scan_pcapng(data, start, MAX_RECORD_LEN, &facts),
+            };
+            match scan {
+                Scan::Found(at) => {
+                    self.inner.consume(at);
+                    return Recovery::Resumed {
+                        skipped: skipped + at as u64,
+                    };
+                }
+                Scan::NeedMore(at) => {
+                    let keep_from = at.min(data.len());
+                    if exhausted {
+                        let rest = data.len();
+                        self.inner.consume(rest);
+                        return Recovery::SkippedToEnd {
+                            skipped: skipped + rest as u64,
+                        };
+                    }
+                    self.inner.consume(keep_from);
+                    skipped += keep_from as u64;
+                    start = 0;
+                    if keep_from == 0 && !self.make_room_for_scan() {
+                        return Recovery::Stopped;
+                    }
+                    if self.inner.refill().is_err() {
+                        return Recovery::Stopped;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Grows the buffer when a scan needs more bytes than it holds; false at the limit.
+    fn make_room_for_scan(&mut self) -> bool {
+        if self.inner.data().len() < self.buffer_len {
+            return true;
+        }
+        if self.buffer_len >= MAX_RECORD_LEN {
+            return false;
+        }
+        self.buffer_len = (self.buffer_len * 2).min(MAX_RECORD_LEN);
+        self.inner.grow(self.buffer_len)
     }
 }
 
@@ -384,9 +567,13 @@ fn classify(
             state.legacy_link_type = header.network.0 as u32;
             state.legacy_nanosecond = header.is_nanosecond_precision();
             state.big_endian = header.is_bigendian();
+            state.max_caplen = header
+                .snaplen
+                .clamp(LEGACY_MIN_CAPLEN_LIMIT, MAX_RECORD_LEN as u32);
             Record::Other { record_len }
         }
         PcapBlockOwned::Legacy(packet) => {
+            state.last_seconds = Some(packet.ts_sec);
             let subsecond_ns = if state.legacy_nanosecond {
                 u64::from(packet.ts_usec)
             } else {
