@@ -51,7 +51,7 @@ impl fmt::Display for IndicatorKind {
     }
 }
 
-/// Packet numbers kept per value, the first ones seen; later sightings are only counted out.
+/// Packet numbers kept per value: the lowest ones.
 pub const MAX_FRAMES_PER_VALUE: usize = 8;
 
 /// The values of each kind, sorted by their bytes, each with the numbers of
@@ -75,8 +75,26 @@ impl IndicatorSets {
     /// Adds one value seen in packet number `packet`.
     pub fn insert_seen(&mut self, kind: IndicatorKind, value: String, packet: u64) {
         let frames = self.sets.entry(kind).or_default().entry(value).or_default();
-        if frames.len() < MAX_FRAMES_PER_VALUE && !frames.contains(&packet) {
-            frames.push(packet);
+        // Sorted, so the result does not depend on the order connections end in.
+        if let Err(at) = frames.binary_search(&packet) {
+            if at < MAX_FRAMES_PER_VALUE {
+                frames.insert(at, packet);
+                frames.truncate(MAX_FRAMES_PER_VALUE);
+            }
+        }
+    }
+
+    /// Adds every value of `other`, keeping the lowest packet numbers of both.
+    pub fn merge(&mut self, other: IndicatorSets) {
+        for (kind, values) in other.sets {
+            for (value, frames) in values {
+                if frames.is_empty() {
+                    self.insert(kind, value.clone());
+                }
+                for packet in frames {
+                    self.insert_seen(kind, value.clone(), packet);
+                }
+            }
         }
     }
 

@@ -158,6 +158,24 @@ fn split_header_line(line: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((&line[..name_len], value))
 }
 
+/// Returns true when an unfinished line is the start of a Host header (name, or name and colon).
+fn is_host_line_start(partial: &[u8]) -> bool {
+    let name_len = partial.iter().take_while(|&&b| is_token(b)).count();
+    let name = &partial[..name_len];
+    let rest = &partial[name_len..];
+    let blanks = rest
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
+    let complete_name =
+        name.eq_ignore_ascii_case(b"host") && matches!(rest.get(blanks), None | Some(b':'));
+    let name_prefix = rest.is_empty()
+        && !name.is_empty()
+        && name.len() < 4
+        && b"host"[..name.len()].eq_ignore_ascii_case(name);
+    complete_name || name_prefix
+}
+
 /// Returns true when an unfinished line may still become a header line.
 fn could_start_header_line(partial: &[u8]) -> bool {
     let name_len = partial.iter().take_while(|&&b| is_token(b)).count();
@@ -260,6 +278,10 @@ fn parse_lenient(data: &[u8], at_end: bool) -> HeadStatus<'_> {
             // The head has not ended; take it as it stands only when nothing more comes.
             if !at_end && data.len() <= super::MAX_HEAD_LEN {
                 return HeadStatus::Incomplete;
+            }
+            // A Host line cut in the middle hides the authority: report nothing rather than guess.
+            if host.is_none() && is_host_line_start(rest) {
+                return HeadStatus::NotHttp;
             }
             break data.len();
         };

@@ -61,14 +61,14 @@ pub struct CaptureError {
     pub packet: u64,
     /// Byte offset of the record that could not be read.
     pub offset: u64,
-    /// What was wrong.
+    /// The problem found.
     #[source]
     pub kind: CaptureErrorKind,
     /// Whether reading went on after the damage.
     pub recovery: Recovery,
 }
 
-/// What the reader did after damage.
+/// The reader's action after damage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recovery {
     /// Reading stopped here.
@@ -99,11 +99,11 @@ impl std::fmt::Display for Recovery {
     }
 }
 
-/// What was wrong with the capture.
+/// The problem found in a capture.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CaptureErrorKind {
-    /// The input holds no bytes at all.
+    /// The input contains no bytes at all.
     #[error("the file is empty")]
     Empty,
     /// The first bytes are not a pcap or pcapng magic number.
@@ -174,7 +174,7 @@ struct State {
     orphan_packets: u64,
 }
 
-/// What one record turned out to be.
+/// Kind of one record, with the offsets a packet needs.
 enum Record {
     Packet {
         record_len: usize,
@@ -205,8 +205,28 @@ impl<'r> CaptureReader<'r> {
     /// Opens a capture from any reader; the format is detected from its magic number.
     pub fn new<R: Read + Send + 'r>(input: R) -> Result<Self, CaptureError> {
         let io_error = Arc::new(Mutex::new(None));
+        let mut input = input;
+        // Keep the first bytes to name them if the format is not recognised.
+        let mut magic = [0u8; 4];
+        let mut magic_len = 0;
+        while magic_len < magic.len() {
+            match input.read(&mut magic[magic_len..]) {
+                Ok(0) => break,
+                Ok(read) => magic_len += read,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => {
+                    return Err(CaptureError {
+                        packet: 1,
+                        offset: 0,
+                        kind: CaptureErrorKind::Io(error),
+                        recovery: Recovery::Stopped,
+                    })
+                }
+            }
+        }
+        let magic = &magic[..magic_len];
         let filling = FillingReader {
-            inner: input,
+            inner: io::Cursor::new(magic.to_vec()).chain(input),
             error: Arc::clone(&io_error),
         };
         let inner = match pcap_parser::create_reader(INITIAL_BUFFER_LEN, filling) {
@@ -215,8 +235,9 @@ impl<'r> CaptureReader<'r> {
                 let kind = match error {
                     PcapError::Eof => CaptureErrorKind::Empty,
                     PcapError::ReadError => CaptureErrorKind::Io(take_io_error(&io_error)),
+                    _ if magic.is_empty() => CaptureErrorKind::Empty,
                     _ => CaptureErrorKind::NotACapture {
-                        magic: String::from("unknown"),
+                        magic: hex_prefix(magic),
                     },
                 };
                 return Err(CaptureError {
@@ -261,14 +282,15 @@ impl<'r> CaptureReader<'r> {
 
     /// Reads the next packet; `Ok(None)` at the end of the capture.
     ///
-    /// After an error the reader is finished: later calls return `Ok(None)`.
+    /// After damage in the middle of the file the error says whether reading
+    /// resumed; once [`is_finished`](Self::is_finished) returns true, later calls return `Ok(None)`.
     pub fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
         if self.finished {
             return Ok(None);
         }
         loop {
             if self.pending_consume > 0 {
-                self.inner.consume(self.pending_consume);
+                self.inner.consume_noshift(self.pending_consume);
                 self.pending_consume = 0;
             }
             if let Some(declared) = self.implausible_legacy_record() {
@@ -292,7 +314,7 @@ impl<'r> CaptureReader<'r> {
             };
 
             match record {
-                Record::Other { record_len } => self.inner.consume(record_len),
+                Record::Other { record_len } => self.inner.consume_noshift(record_len),
                 Record::Packet {
                     record_len,
                     data_start,
@@ -602,10 +624,11 @@ fn classify_ng(state: &mut State, record_len: usize, block: Block<'_>, base: usi
             Record::Other { record_len }
         }
         Block::InterfaceDescription(idb) => {
+            let big_endian = state.big_endian;
             state.interfaces.push(Interface {
                 link_type: idb.linktype.0 as u32,
-                ts_units_per_second: idb.ts_resolution().unwrap_or(1_000_000),
-                ts_offset_seconds: idb.ts_offset(),
+                ts_units_per_second: units_per_second(idb.if_tsresol).unwrap_or(1_000_000),
+                ts_offset_seconds: ts_offset(&idb.options, big_endian),
             });
             Record::Other { record_len }
         }
@@ -639,6 +662,36 @@ fn classify_ng(state: &mut State, record_len: usize, block: Block<'_>, base: usi
             }
         }
         _ => Record::Other { record_len },
+    }
+}
+
+/// Decodes `if_tsresol`: bit 7 clear means 10^-n seconds, set means 2^-n.
+///
+/// pcap-parser 0.17 rejects every power-of-two resolution (it checks the
+/// exponent before masking bit 7), so the value is decoded here.
+fn units_per_second(tsresol: u8) -> Option<u64> {
+    let exponent = u32::from(tsresol & 0x7f);
+    if tsresol & 0x80 != 0 {
+        1u64.checked_shl(exponent).filter(|_| exponent < 64)
+    } else {
+        10u64.checked_pow(exponent)
+    }
+}
+
+/// Reads `if_tsoffset` (option 14, seconds) in the section's byte order.
+///
+/// pcap-parser 0.17 reads it as little-endian whatever the section's byte order.
+fn ts_offset(options: &[pcap_parser::pcapng::PcapNGOption<'_>], big_endian: bool) -> i64 {
+    const IF_TSOFFSET: u16 = 14;
+    let value = options
+        .iter()
+        .find(|option| option.code.0 == IF_TSOFFSET)
+        .and_then(|option| option.as_bytes().ok())
+        .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok());
+    match value {
+        Some(bytes) if big_endian => i64::from_be_bytes(bytes),
+        Some(bytes) => i64::from_le_bytes(bytes),
+        None => 0,
     }
 }
 

@@ -56,7 +56,7 @@ fn pcap_header(data: &[u8], at: usize, facts: &Plausibility) -> Option<u32> {
     };
     let near_in_time = facts
         .last_seconds
-        .map_or(true, |last| seconds.abs_diff(last) <= MAX_TIME_JUMP_SECONDS);
+        .is_none_or(|last| seconds.abs_diff(last) <= MAX_TIME_JUMP_SECONDS);
     let plausible = fraction < fraction_limit
         && caplen <= facts.max_caplen
         && caplen <= original_len

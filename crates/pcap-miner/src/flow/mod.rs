@@ -8,8 +8,8 @@
 
 mod reassembly;
 
-use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 
 pub use reassembly::{Reassembler, ReassemblyStats, StreamEvent};
 
@@ -60,7 +60,7 @@ pub struct ConnectionEnds {
 /// Memory limits of the connection table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowLimits {
-    /// Connections tracked at once; past this the least recently active one is finished early.
+    /// Connections tracked at once; past this the least recently active eighth is finished early.
     pub max_connections: usize,
     /// Bytes held out of order in one stream before its first gap is skipped.
     pub max_stream_buffer: usize,
@@ -71,7 +71,8 @@ pub struct FlowLimits {
 impl Default for FlowLimits {
     fn default() -> Self {
         FlowLimits {
-            max_connections: 1 << 20,
+            // About 300 bytes each: 200,000 connections keep the table near 80 MiB.
+            max_connections: 200_000,
             max_stream_buffer: 1 << 20,
             max_total_buffer: 64 << 20,
         }
@@ -110,29 +111,44 @@ struct Connection<H> {
     client_isn: Option<u32>,
     ended: bool,
     stream: Reassembler,
-    /// Server-to-client stream, fed only while the handler asks for it.
-    server_stream: Reassembler,
+    /// Server-to-client stream, made only when the handler asks for it.
+    server_stream: Option<Box<Reassembler>>,
     handler: H,
     first_packet: u64,
     /// Activity counter value of the last segment, for eviction.
     last_active: u64,
 }
 
-type ConnectionKey = (SocketAddr, SocketAddr);
+/// Both endpoints of a connection in a fixed order, packed: IPv4 addresses as
+/// IPv4-mapped IPv6, each followed by its port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct ConnectionKey([u8; 36]);
+
+fn endpoint_bytes(endpoint: SocketAddr) -> [u8; 18] {
+    let address = match endpoint.ip() {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+        IpAddr::V6(v6) => v6,
+    };
+    let mut bytes = [0u8; 18];
+    bytes[..16].copy_from_slice(&address.octets());
+    bytes[16..].copy_from_slice(&endpoint.port().to_be_bytes());
+    bytes
+}
 
 fn key_of(a: SocketAddr, b: SocketAddr) -> ConnectionKey {
-    if a <= b {
-        (a, b)
-    } else {
-        (b, a)
-    }
+    let (a, b) = (endpoint_bytes(a), endpoint_bytes(b));
+    let (low, high) = if a <= b { (a, b) } else { (b, a) };
+    let mut key = [0u8; 36];
+    key[..18].copy_from_slice(&low);
+    key[18..].copy_from_slice(&high);
+    ConnectionKey(key)
 }
 
 /// Tracks TCP connections and feeds each client stream to its handler.
 pub struct FlowTable<H: StreamHandler> {
-    connections: HashMap<ConnectionKey, Connection<H>>,
-    /// Keys in the order they were last checked for eviction.
-    eviction_queue: VecDeque<(ConnectionKey, u64)>,
+    /// Boxed, so the table's rehashes after evictions move pointers, not whole connections.
+    connections: HashMap<ConnectionKey, Box<Connection<H>>, foldhash::fast::RandomState>,
+    /// Segments seen so far; a connection's last value tells how recently it was active.
     activity: u64,
     total_pending: usize,
     limits: FlowLimits,
@@ -143,8 +159,7 @@ impl<H: StreamHandler> FlowTable<H> {
     /// Creates an empty table.
     pub fn new(limits: FlowLimits) -> Self {
         FlowTable {
-            connections: HashMap::new(),
-            eviction_queue: VecDeque::new(),
+            connections: HashMap::default(),
             activity: 0,
             total_pending: 0,
             limits,
@@ -193,21 +208,17 @@ impl<H: StreamHandler> FlowTable<H> {
         if segment.flags.has(TcpFlags::FIN) || segment.flags.has(TcpFlags::RST) {
             connection.ended = true;
         }
+        // Holes are skipped only when the connection is finished: a FIN or RST
+        // may be captured before segments that were sent earlier.
         if segment.source != connection.client {
             if connection.handler.wants_server_data() {
                 feed_server(connection, segment, self.limits.max_stream_buffer, context);
-            }
-            if segment.flags.has(TcpFlags::RST) {
-                flush(connection, context);
             }
             return;
         }
 
         let before = connection.stream.pending_bytes();
         feed(connection, segment, self.limits.max_stream_buffer, context);
-        if segment.flags.has(TcpFlags::FIN) || segment.flags.has(TcpFlags::RST) {
-            flush(connection, context);
-        }
         let after = connection.stream.pending_bytes();
         self.total_pending = (self.total_pending + after).saturating_sub(before);
         if self.total_pending > self.limits.max_total_buffer {
@@ -222,7 +233,6 @@ impl<H: StreamHandler> FlowTable<H> {
         for key in keys {
             self.finish_connection(key, context);
         }
-        self.eviction_queue.clear();
     }
 
     fn open(&mut self, key: ConnectionKey, segment: &TcpSegment<'_>, packet: u64) {
@@ -235,29 +245,31 @@ impl<H: StreamHandler> FlowTable<H> {
             client_isn: None,
             ended: false,
             stream: Reassembler::default(),
-            server_stream: Reassembler::default(),
+            server_stream: None,
             handler: H::new(client, server),
             first_packet: packet,
             last_active: self.activity,
         };
-        self.connections.insert(key, connection);
-        self.eviction_queue.push_back((key, self.activity));
+        self.connections.insert(key, Box::new(connection));
     }
 
-    /// Finishes the least recently active connections while the table is full.
+    /// Finishes the least recently active eighth of the connections when the table is full.
+    ///
+    /// One sweep costs a pass over the table and frees room for many new
+    /// connections, so each new connection pays a constant share.
     fn make_room(&mut self, context: &mut H::Context) {
-        while self.connections.len() >= self.limits.max_connections.max(1) {
-            let Some((key, stamp)) = self.eviction_queue.pop_front() else {
-                return;
-            };
-            let Some(connection) = self.connections.get(&key) else {
-                continue;
-            };
-            if connection.last_active > stamp {
-                // Active since it was queued: give it another turn.
-                self.eviction_queue.push_back((key, connection.last_active));
-                continue;
-            }
+        let max = self.limits.max_connections.max(1);
+        if self.connections.len() < max {
+            return;
+        }
+        let mut by_activity: Vec<(u64, ConnectionKey)> = self
+            .connections
+            .iter()
+            .map(|(key, connection)| (connection.last_active, *key))
+            .collect();
+        let evict = (max / 8).clamp(1, by_activity.len());
+        by_activity.select_nth_unstable(evict - 1);
+        for &(_, key) in &by_activity[..evict] {
             self.stats.evicted_connections += 1;
             self.finish_connection(key, context);
         }
@@ -268,7 +280,8 @@ impl<H: StreamHandler> FlowTable<H> {
             return;
         };
         self.total_pending = self.total_pending.saturating_sub(
-            connection.stream.pending_bytes() + connection.server_stream.pending_bytes(),
+            connection.stream.pending_bytes()
+                + connection.server_stream.as_ref().map_or(0, |stream| stream.pending_bytes()),
         );
         flush(&mut connection, context);
         let stats = connection.stream.stats;
@@ -330,7 +343,7 @@ fn update_roles<H: StreamHandler>(connection: &mut Connection<H>, segment: &TcpS
         connection.server = connection.client;
         connection.client = client;
         connection.stream = Reassembler::default();
-        connection.server_stream = Reassembler::default();
+        connection.server_stream = None;
         connection.handler = H::new(connection.client, connection.server);
     }
 }
@@ -399,6 +412,7 @@ fn feed_server<H: StreamHandler>(
         handler,
         ..
     } = connection;
+    let server_stream = server_stream.get_or_insert_with(Box::default);
     let mut sequence = segment.sequence;
     if segment.flags.has(TcpFlags::SYN) {
         server_stream.syn(sequence);
@@ -423,7 +437,7 @@ fn flush<H: StreamHandler>(connection: &mut Connection<H>, context: &mut H::Cont
         handler,
         ..
     } = connection;
-    if handler.wants_server_data() {
+    if let Some(server_stream) = server_stream.as_mut().filter(|_| handler.wants_server_data()) {
         server_stream.flush(&mut |event| match event {
             StreamEvent::Data(data) => handler.server_data(context, data),
             StreamEvent::Gap(len) => handler.server_gap(context, len),
@@ -437,3 +451,5 @@ fn flush<H: StreamHandler>(connection: &mut Connection<H>, context: &mut H::Cont
         stream.close();
     }
 }
+
+

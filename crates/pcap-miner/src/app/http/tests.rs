@@ -180,16 +180,18 @@ fn head_every_truncation() {
         // Nothing more comes: the request counts once its target is whole.
         let cut_status = parse_request_head(prefix, true);
         let target_whole = cut > "POST /submit?a=1 ".len();
+        // A cut inside the Host line hides the authority, so nothing is reported.
+        let inside_host_line = cut > line_end && cut < line_end + "Host: t.example\r\n".len();
         match cut_status {
             HeadStatus::Complete { head, len } => {
-                assert!(target_whole, "cut {cut}: complete too early");
+                assert!(target_whole && !inside_host_line, "cut {cut}: complete too early");
                 assert_eq!(head.target, b"/submit?a=1", "cut {cut}");
                 assert_eq!(len, cut, "cut {cut}");
                 // A header line counts once its line end is present.
                 let host_whole = cut >= line_end + "Host: t.example\r\n".len();
                 assert_eq!(head.host.is_some(), host_whole, "cut {cut}");
             }
-            HeadStatus::NotHttp => assert!(!target_whole, "cut {cut}: whole target rejected"),
+            HeadStatus::NotHttp => assert!(!target_whole || inside_host_line, "cut {cut}: whole target rejected"),
             HeadStatus::Incomplete => panic!("cut {cut}: incomplete although nothing more comes"),
         }
     }

@@ -27,7 +27,7 @@ fn run(
     let mut out = Vec::new();
     let mut consumer = |event: StreamEvent<'_>| match event {
         StreamEvent::Data(data) => out.extend(data.iter().map(|&b| Some(b))),
-        StreamEvent::Gap(len) => out.extend(std::iter::repeat(None).take(len as usize)),
+        StreamEvent::Gap(len) => out.extend(std::iter::repeat_n(None, len as usize)),
     };
     for (sequence, payload) in segments {
         reassembler.segment(
