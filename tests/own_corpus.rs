@@ -2,7 +2,7 @@
 
 use pcap_miner::{mine_path, Config};
 
-use crate::util::{capture_in, corpus_dirs, diff, read_expected, repo_root};
+use crate::util::{capture_in, corpus_dirs, diff, key_log_in, read_expected, repo_root};
 
 #[test]
 fn own_corpus_matches_expected() {
@@ -20,6 +20,10 @@ fn own_corpus_matches_expected() {
     let mut failures = Vec::new();
     for dir in &dirs {
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        let config = Config {
+            key_log: key_log_in(dir),
+            ..config.clone()
+        };
         let report = match mine_path(&capture_in(dir), &config) {
             Ok(report) => report,
             Err(partial) => {

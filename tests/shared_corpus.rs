@@ -1,47 +1,20 @@
 //! Every capture of the shared third-party corpus against its `expected.json`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use pcap_miner::{mine_path, Config, IndicatorKind};
 
-use crate::util::{capture_in, corpus_dirs, diff, read_expected, repo_root};
+use crate::util::{capture_in, corpus_dirs, diff, key_log_in, read_expected, repo_root};
 
-/// Values that need QUIC Initial decryption or TLS key-log decryption, which
-/// the miner does not do yet: missing values of these kinds are printed as
-/// known gaps on every run instead of failing the test.
-const KNOWN_GAPS: &[(&str, IndicatorKind, &str)] = &[
-    (
-        "ill-quic-keylog",
-        IndicatorKind::Sni,
-        "QUIC Initial decryption",
-    ),
-    ("sv-ja4-quic", IndicatorKind::Sni, "QUIC Initial decryption"),
-    (
-        "zeek-quic-multi-initial-frag",
-        IndicatorKind::Sni,
-        "QUIC Initial decryption",
-    ),
-    (
-        "zeek-quic-port-4433",
-        IndicatorKind::Sni,
-        "QUIC Initial decryption",
-    ),
-    (
-        "zeek-quicv2-443",
-        IndicatorKind::Sni,
-        "QUIC Initial decryption",
-    ),
-    (
-        "zeek-tls12-decryption",
-        IndicatorKind::Http,
-        "TLS key-log decryption",
-    ),
-];
+/// Values the miner is known to miss: printed as known gaps on every run
+/// instead of failing the test. Empty while every expected value is found.
+const KNOWN_GAPS: &[(&str, IndicatorKind, &str)] = &[];
 
 /// Captures whose file is damaged: mining must stop with a located error.
 const DAMAGED: &[&str] = &["sv-http-mime-truncated", "sv-tls-der-incomplete"];
 
-fn shared_corpus() -> Option<PathBuf> {
+/// Returns the shared corpus folder, when it is there.
+pub fn shared_corpus() -> Option<PathBuf> {
     let dir = std::env::var_os("PCAP_MINER_SHARED_CORPUS")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("../shared/corpus"));
@@ -53,6 +26,15 @@ fn unlimited() -> Config {
         vm_networks: Vec::new(),
         max_results: None,
         ..Config::default()
+    }
+}
+
+/// The configuration of one capture: with its `keylog.txt`, when it has one,
+/// as the reference outputs were made with it.
+fn config_for(dir: &Path) -> Config {
+    Config {
+        key_log: key_log_in(dir),
+        ..unlimited()
     }
 }
 
@@ -80,7 +62,7 @@ fn shared_corpus_matches_expected() {
     for dir in &dirs {
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
         let capture = capture_in(dir);
-        let (report, error) = match mine_path(&capture, &unlimited()) {
+        let (report, error) = match mine_path(&capture, &config_for(dir)) {
             Ok(report) => (report, None),
             Err(partial) => (partial.report, Some(partial.error)),
         };

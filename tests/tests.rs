@@ -3,8 +3,16 @@
 // Helpers outside `#[test]` functions may unwrap too: a panic fails the test.
 #![allow(clippy::unwrap_used)]
 
+mod pcapgen;
 mod util;
 
+mod capture;
 mod cli;
+mod damaged;
+mod decryption;
+mod decode;
+mod fuzz_regressions;
 mod own_corpus;
+mod push;
 mod shared_corpus;
+mod streams;

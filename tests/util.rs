@@ -70,6 +70,23 @@ pub fn capture_in(dir: &Path) -> PathBuf {
     panic!("{}: no capture.pcap or capture.pcapng", dir.display());
 }
 
+/// Reads the key log of a corpus folder, `keylog.txt` (NSS format) or
+/// `tlsmon.log` (DRAKVUF), when it has one; every line must be usable.
+pub fn key_log_in(dir: &Path) -> Option<std::sync::Arc<pcap_miner::keylog::KeyLog>> {
+    let path = ["keylog.txt", "tlsmon.log"]
+        .into_iter()
+        .map(|name| dir.join(name))
+        .find(|path| path.exists())?;
+    let parsed = pcap_miner::keylog::KeyLog::from_file(&path).unwrap();
+    assert!(
+        parsed.warnings.is_empty(),
+        "{}: {:?}",
+        path.display(),
+        parsed.warnings
+    );
+    Some(std::sync::Arc::new(parsed.key_log))
+}
+
 /// Returns the sub-folders of `dir` that hold an `expected.json`, sorted.
 pub fn corpus_dirs(dir: &Path) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)

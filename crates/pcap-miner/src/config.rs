@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use ipnetwork::IpNetwork;
@@ -11,6 +12,7 @@ use crate::app::StreamLimits;
 use crate::decode::DefragLimits;
 use crate::flow::FlowLimits;
 use crate::indicators::{IndicatorKind, IndicatorSets};
+use crate::keylog::KeyLog;
 
 /// Default `vm_ip_range` of the original service.
 pub const DEFAULT_VM_IP_RANGE: &str = "10.0.0.0/8";
@@ -57,6 +59,10 @@ pub struct Config {
     pub ignore_list: IgnoreList,
     /// A capture larger than this many bytes is not mined; `None` is no limit.
     pub max_pcap_size: Option<u64>,
+    /// TLS session secrets (DRAKVUF tlsmon.log or an NSS key log); sessions they cover are decrypted.
+    pub key_log: Option<Arc<KeyLog>>,
+    /// Worker threads for connection tracking and parsing; 1 mines on the calling thread alone.
+    pub threads: usize,
     pub flow_limits: FlowLimits,
     pub defrag_limits: DefragLimits,
     pub stream_limits: StreamLimits,
@@ -69,6 +75,8 @@ impl Default for Config {
             max_results: Some(DEFAULT_MAX_RESULTS),
             ignore_list: IgnoreList::default(),
             max_pcap_size: None,
+            key_log: None,
+            threads: 1,
             flow_limits: FlowLimits::default(),
             defrag_limits: DefragLimits::default(),
             stream_limits: StreamLimits::default(),

@@ -17,7 +17,9 @@
 //!    rebuilds IP fragments, down to TCP segments and UDP datagrams;
 //! 3. [`flow`] tracks TCP connections, decides client and server, and
 //!    reassembles the client's byte stream;
-//! 4. [`app`] finds HTTP requests, TLS ClientHellos and DNS queries by content;
+//! 4. [`app`] finds HTTP requests, TLS ClientHellos (over TCP and in QUIC
+//!    Initial packets) and DNS queries by content, and decrypts TLS sessions
+//!    whose secrets are in the [`keylog`] so the HTTPS requests inside count;
 //! 5. [`indicators`] turns findings into de-duplicated, sorted values, and
 //!    [`config`] filters them as the original Karton service did;
 //! 6. [`report`] writes them out.
@@ -42,8 +44,9 @@
 //! # Not supported
 //!
 //! HTTP/2 and HTTP/3 requests, DNS over HTTPS, and DNS on ports other than
-//! 53, 5353 and 5355 are not reported. QUIC Initial packets and TLS sessions
-//! are not decrypted yet, so QUIC server names and `https://` URIs are missing.
+//! 53, 5353 and 5355 are not reported. A TLS session is decrypted only when
+//! [`Config::key_log`] contains its secrets, and QUIC traffic after the Initial
+//! packets is not decrypted.
 //!
 //! The library logs nothing by itself; it emits `tracing` events that a
 //! caller may subscribe to.
@@ -56,7 +59,9 @@ pub mod config;
 pub mod decode;
 pub mod flow;
 pub mod indicators;
+pub mod keylog;
 mod miner;
+mod parallel;
 pub mod report;
 
 pub use config::{Config, ConfigError, DroppedKind, IgnoreList};

@@ -7,12 +7,15 @@ use std::path::{Path, PathBuf};
 
 use ipnetwork::IpNetwork;
 
+use crate::app::quic::QuicStats;
+use crate::app::tls_decrypt::TlsDecryptStats;
 use crate::app::{self, ClientStream, Findings};
 use crate::capture::{CaptureError, CaptureErrorKind, CaptureReader, Packet};
 use crate::config::{Config, DroppedKind};
 use crate::decode::{DecodeStats, Decoder, Transport};
 use crate::flow::{FlowStats, FlowTable};
 use crate::indicators::IndicatorSets;
+use crate::parallel;
 
 /// Mining could not start, or stopped at damage in the capture.
 #[derive(Debug, thiserror::Error)]
@@ -25,8 +28,8 @@ pub enum MineError {
         #[source]
         source: std::io::Error,
     },
-    /// The capture is larger than `max_pcap_size`.
-    #[error("{}: capture is {size} bytes, more than max_pcap_size ({limit} bytes); not mined", name.display())]
+    /// The capture is larger than `max_pcap_size`; `size` is a lower bound when it was read from a stream.
+    #[error("{}: capture is larger than max_pcap_size ({limit} bytes, read {size}); not mined", name.display())]
     TooLarge {
         name: PathBuf,
         size: u64,
@@ -69,6 +72,10 @@ pub struct MineStats {
     pub malformed_client_hellos: u64,
     /// pcapng packet blocks whose interface was never described.
     pub orphan_packets: u64,
+    /// TLS sessions and records decrypted with the key log.
+    pub tls_decryption: TlsDecryptStats,
+    /// QUIC Initial packets decrypted and ClientHellos read from them.
+    pub quic: QuicStats,
     /// Damaged places in the capture (the first is the run's error).
     pub damaged_records: u64,
 }
@@ -76,7 +83,10 @@ pub struct MineStats {
 impl MineStats {
     /// Returns the number of frames, headers and messages found malformed.
     pub fn malformed(&self) -> u64 {
-        self.decode.malformed + self.malformed_dns + self.malformed_client_hellos
+        self.decode.malformed
+            + self.malformed_dns
+            + self.malformed_client_hellos
+            + self.quic.malformed_client_hellos
     }
 
     /// Returns the number of frames skipped without being malformed.
@@ -134,28 +144,38 @@ pub fn mine_path(path: &Path, config: &Config) -> MineResult {
 }
 
 /// Mines a capture read from `input`; `name` appears in error messages (use `<stdin>` for standard input).
+///
+/// With `config.threads` above 1, this thread reads and decodes while that
+/// many workers track connections and parse; the result is the same.
 pub fn mine_reader<R: Read + Send>(input: R, name: &Path, config: &Config) -> MineResult {
-    let mut miner = Miner::new(config);
-    let limited = input.take(
-        config
-            .max_pcap_size
-            .map_or(u64::MAX, |limit| limit.saturating_add(1)),
-    );
-    let outcome = miner.read_all(limited);
-    let bytes = miner.stats.bytes;
-    let report = miner.finish();
+    // Read at most one byte past the limit: enough to know the input is too large.
+    let limit = config.max_pcap_size;
+    let mut counted = CountingReader {
+        inner: input.take(limit.map_or(u64::MAX, |limit| limit.saturating_add(1))),
+        count: 0,
+    };
+    let (report, outcome) = if config.threads > 1 {
+        let mut stats = MineStats::default();
+        let (indicators, outcome) = parallel::mine_parallel(&mut counted, config, config.threads, &mut stats);
+        (filtered_report(config, indicators, stats), outcome)
+    } else {
+        let mut miner = Miner::new(config);
+        let outcome = miner.read_all(&mut counted);
+        (miner.finish(), outcome)
+    };
+
+    if let Some(limit) = limit.filter(|&limit| counted.count > limit) {
+        return Err(Box::new(PartialReport {
+            report: Miner::new(config).finish(),
+            error: MineError::TooLarge {
+                name: name.to_path_buf(),
+                size: counted.count,
+                limit,
+            },
+        }));
+    }
     match outcome {
-        Ok(()) => match config.max_pcap_size {
-            Some(limit) if bytes > limit => Err(Box::new(PartialReport {
-                report: Miner::new(config).finish(),
-                error: MineError::TooLarge {
-                    name: name.to_path_buf(),
-                    size: bytes,
-                    limit,
-                },
-            })),
-            _ => Ok(report),
-        },
+        Ok(()) => Ok(report),
         Err(source) => Err(Box::new(PartialReport {
             report,
             error: MineError::Capture {
@@ -163,6 +183,38 @@ pub fn mine_reader<R: Read + Send>(input: R, name: &Path, config: &Config) -> Mi
                 source,
             },
         })),
+    }
+}
+
+/// Applies the ignore list and `max_results`, and warns about kinds dropped whole.
+fn filtered_report(config: &Config, mut indicators: IndicatorSets, stats: MineStats) -> MineReport {
+    let dropped = config.filter(&mut indicators);
+    for drop in &dropped {
+        tracing::warn!(
+            kind = drop.kind.key(),
+            count = drop.count,
+            max_results = drop.max_results,
+            "kind dropped: more values than max_results"
+        );
+    }
+    MineReport {
+        indicators,
+        stats,
+        dropped,
+    }
+}
+
+/// Counts the bytes read through it.
+struct CountingReader<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.count += read as u64;
+        Ok(read)
     }
 }
 
@@ -183,7 +235,7 @@ impl Miner {
             config: config.clone(),
             decoder: Decoder::new(config.defrag_limits),
             flows: FlowTable::new(config.flow_limits),
-            findings: Findings::default(),
+            findings: Findings::with_key_log(config.key_log.clone()),
             indicators: IndicatorSets::new(),
             stats: MineStats::default(),
         }
@@ -266,21 +318,9 @@ impl Miner {
         self.stats.flows = self.flows.stats();
         self.stats.malformed_dns = self.findings.malformed_dns_names;
         self.stats.malformed_client_hellos = self.findings.malformed_client_hellos;
+        self.stats.tls_decryption = self.findings.tls_decryption;
+        self.stats.quic = self.findings.quic.stats;
 
-        let mut indicators = self.indicators;
-        let dropped = self.config.filter(&mut indicators);
-        for drop in &dropped {
-            tracing::warn!(
-                kind = drop.kind.key(),
-                count = drop.count,
-                max_results = drop.max_results,
-                "kind dropped: more values than max_results"
-            );
-        }
-        MineReport {
-            indicators,
-            stats: self.stats,
-            dropped,
-        }
+        filtered_report(&self.config, self.indicators, self.stats)
     }
 }

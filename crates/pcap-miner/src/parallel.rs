@@ -287,6 +287,8 @@ fn merge_shard(stats: &mut MineStats, indicators: &mut IndicatorSets, result: Sh
     stats.udp_datagrams += result.udp_datagrams;
     stats.malformed_dns += result.findings.malformed_dns_names;
     stats.malformed_client_hellos += result.findings.malformed_client_hellos;
+    stats.tls_decryption.add(&result.findings.tls_decryption);
+    stats.quic.add(&result.findings.quic.stats);
     let flows = &mut stats.flows;
     flows.connections += result.flows.connections;
     flows.evicted_connections += result.flows.evicted_connections;

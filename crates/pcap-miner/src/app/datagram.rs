@@ -1,12 +1,17 @@
-//! UDP datagrams: DNS messages on the DNS ports, HTTP requests on any port.
+//! UDP datagrams: DNS messages on the DNS ports, QUIC Initial packets and
+//! HTTP requests on any port.
 
 use std::net::SocketAddr;
 
 use super::dns::DnsMessageSlice;
 use super::http::{self, HeadStatus};
+use super::tls::write_escaped_name;
 use super::{Finding, Findings, DNS_PORTS};
 
-/// Reads one UDP datagram for DNS queries and HTTP requests.
+/// Bit set in the first byte of every QUIC long header packet.
+const QUIC_LONG_HEADER: u8 = 0x80;
+
+/// Reads one UDP datagram for DNS queries, QUIC ClientHellos and HTTP requests.
 pub fn mine_datagram(
     source: SocketAddr,
     destination: SocketAddr,
@@ -17,6 +22,14 @@ pub fn mine_datagram(
         mine_dns_message(payload, findings);
         return;
     }
+    // A request line starts with a token character, which never has the top bit set.
+    if payload
+        .first()
+        .is_some_and(|byte| byte & QUIC_LONG_HEADER != 0)
+    {
+        mine_quic_initials(source, destination, payload, findings);
+        return;
+    }
     // SSDP and UPnP GENA send HTTP requests over UDP, one per datagram.
     if let HeadStatus::Complete { head, .. } = http::parse_request_head(payload, true) {
         findings.push(Finding::HttpUri(http::request_uri(
@@ -24,6 +37,23 @@ pub fn mine_datagram(
             destination,
             false,
         )));
+    }
+}
+
+/// Reports the server names of the QUIC ClientHellos this datagram completes, with the server's port.
+fn mine_quic_initials(
+    source: SocketAddr,
+    destination: SocketAddr,
+    payload: &[u8],
+    findings: &mut Findings,
+) {
+    for name in findings.quic.datagram(source, destination, payload) {
+        let mut escaped = String::with_capacity(name.len());
+        write_escaped_name(&name, &mut escaped);
+        findings.push(Finding::ServerName {
+            name: escaped,
+            port: destination.port(),
+        });
     }
 }
 

@@ -1,5 +1,8 @@
 //! Application parsers: HTTP request heads, TLS ClientHello server names and
 //! DNS questions, found by content in client streams and UDP datagrams.
+//! ClientHellos are also read from QUIC Initial packets ([`quic`]), and TLS
+//! sessions whose secrets are in a key log are decrypted ([`tls_decrypt`]) so
+//! that the requests inside are read too.
 //!
 //! Parsers borrow the bytes they read and copy only what spans segments.
 //! What they find comes out as [`Finding`]s, turned into indicator values by
@@ -7,12 +10,17 @@
 
 pub mod dns;
 pub mod http;
+pub mod quic;
 pub mod tls;
+pub mod tls_decrypt;
 
 mod datagram;
 mod stream;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::keylog::KeyLog;
 
 pub use datagram::mine_datagram;
 pub use stream::{ClientStream, StreamLimits};
@@ -40,7 +48,8 @@ pub enum Finding {
     },
 }
 
-/// What the parsers found, in the order they found it, until the caller drains it.
+/// Findings of the parsers in the order found, until the caller drains them,
+/// with the state the parsers share across connections and datagrams.
 #[derive(Debug, Default)]
 pub struct Findings {
     items: Vec<Finding>,
@@ -48,9 +57,22 @@ pub struct Findings {
     pub malformed_dns_names: u64,
     /// TLS handshakes that began like a ClientHello but could not be read.
     pub malformed_client_hellos: u64,
+    /// Secrets for decrypting TLS sessions; `None` leaves every session encrypted.
+    pub key_log: Option<Arc<KeyLog>>,
+    pub tls_decryption: tls_decrypt::TlsDecryptStats,
+    /// QUIC Initial packets being joined into ClientHellos, with their counters.
+    pub quic: quic::QuicInitials,
 }
 
 impl Findings {
+    /// Creates an empty context that decrypts TLS sessions found in `key_log`.
+    pub fn with_key_log(key_log: Option<Arc<KeyLog>>) -> Self {
+        Findings {
+            key_log,
+            ..Findings::default()
+        }
+    }
+
     /// Adds one finding.
     pub fn push(&mut self, finding: Finding) {
         self.items.push(finding);

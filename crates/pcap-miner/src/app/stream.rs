@@ -6,12 +6,17 @@
 //! stream is in an unknown protocol. That last rule finds a ClientHello after
 //! a plaintext STARTTLS exchange or a CONNECT request without knowing the
 //! protocol that came before it.
+//!
+//! With a key log, a TLS session whose secrets it contains is decrypted from its
+//! ClientHello on, and the requests inside are read as `https://` URIs by a
+//! second `ClientStream` fed with the decrypted application data.
 
 use std::net::SocketAddr;
 
 use super::datagram::mine_dns_message;
 use super::http::{self, BodyFraming, ChunkState, HeadStatus};
 use super::tls::{self, ClientHelloJoiner, JoinProgress};
+use super::tls_decrypt::TlsSession;
 use super::{dns, Finding, Findings, DNS_PORTS, MAX_HEAD_LEN};
 use crate::flow::{ConnectionEnds, StreamHandler};
 
@@ -44,8 +49,17 @@ enum Mode {
     Dns(Box<dns::TcpFramer>),
     /// Unknown content: look again at the start of the next segment.
     Skip,
+    /// The rest of the stream belongs to a TLS session being decrypted.
+    Tls,
     /// Nothing later in the stream can be read (encrypted after a ClientHello).
     Done,
+}
+
+/// A TLS session being decrypted, and the reader of its plaintext.
+#[derive(Debug)]
+struct Decryption {
+    session: TlsSession,
+    plaintext: ClientStream,
 }
 
 /// Reads one connection's client stream; the flow layer feeds it.
@@ -61,6 +75,9 @@ pub struct ClientStream {
     http_possible: bool,
     /// Bytes delivered so far, to tell the first message from later ones.
     offset: u64,
+    /// The stream is decrypted TLS application data: URIs get the `https` scheme.
+    https: bool,
+    decryption: Option<Box<Decryption>>,
 }
 
 impl StreamHandler for ClientStream {
@@ -74,10 +91,19 @@ impl StreamHandler for ClientStream {
             mode: Mode::Boundary,
             http_possible: true,
             offset: 0,
+            https: false,
+            decryption: None,
         }
     }
 
     fn data(&mut self, findings: &mut Findings, data: &[u8]) {
+        if let Some(decryption) = &mut self.decryption {
+            let plaintext = decryption
+                .session
+                .client_data(data, &mut findings.tls_decryption);
+            decryption.read_plaintext(findings, plaintext);
+            self.end_inactive_decryption(findings);
+        }
         if matches!(self.mode, Mode::Skip) {
             self.mode = Mode::Boundary;
         }
@@ -112,11 +138,16 @@ impl StreamHandler for ClientStream {
                         server_names,
                     }) => {
                         self.report_server_names(findings, &server_names);
-                        self.mode = Mode::Done;
+                        self.mode = if self.decryption.is_some() {
+                            Mode::Tls
+                        } else {
+                            Mode::Done
+                        };
                         &data[consumed.min(data.len())..]
                     }
                     Err(_) => {
                         findings.malformed_client_hellos += 1;
+                        self.end_decryption(findings);
                         self.mode = Mode::Skip;
                         &[]
                     }
@@ -125,13 +156,17 @@ impl StreamHandler for ClientStream {
                     framer.push(data, &mut |message| mine_dns_message(message, findings));
                     &[]
                 }
-                Mode::Skip | Mode::Done => &[],
+                Mode::Skip | Mode::Tls | Mode::Done => &[],
             };
         }
     }
 
     fn gap(&mut self, findings: &mut Findings, len: u64) {
         self.offset += len;
+        if let Some(decryption) = &mut self.decryption {
+            decryption.session.client_gap(&mut findings.tls_decryption);
+            self.end_decryption(findings);
+        }
         self.mode = match std::mem::replace(&mut self.mode, Mode::Skip) {
             Mode::Head(buffer) => {
                 self.take_cut_head(findings, &buffer);
@@ -142,7 +177,7 @@ impl StreamHandler for ClientStream {
                 framer.reset();
                 Mode::Dns(framer)
             }
-            Mode::Done => Mode::Done,
+            Mode::Done | Mode::Tls => Mode::Done,
             _ => Mode::Skip,
         };
     }
@@ -152,14 +187,48 @@ impl StreamHandler for ClientStream {
     }
 
     fn finish(&mut self, findings: &mut Findings, ends: ConnectionEnds) {
-        if let Mode::Head(buffer) = std::mem::replace(&mut self.mode, Mode::Done) {
-            self.take_cut_head(findings, &buffer);
+        if let Some(decryption) = &mut self.decryption {
+            decryption.session.finish(&mut findings.tls_decryption);
         }
+        self.end_decryption(findings);
+        self.end_of_stream(findings);
         findings.push(Finding::TcpConnection {
             client: ends.client,
             server: ends.server,
             first_packet: ends.first_packet,
         });
+    }
+
+    fn wants_server_data(&self) -> bool {
+        self.decryption
+            .as_ref()
+            .is_some_and(|decryption| decryption.session.wants_server_data())
+    }
+
+    fn server_data(&mut self, findings: &mut Findings, data: &[u8]) {
+        if let Some(decryption) = &mut self.decryption {
+            let plaintext = decryption
+                .session
+                .server_data(data, &mut findings.tls_decryption);
+            decryption.read_plaintext(findings, plaintext);
+            self.end_inactive_decryption(findings);
+        }
+    }
+
+    fn server_gap(&mut self, findings: &mut Findings, _len: u64) {
+        if let Some(decryption) = &mut self.decryption {
+            decryption.session.server_gap(&mut findings.tls_decryption);
+            self.end_inactive_decryption(findings);
+        }
+    }
+}
+
+impl Decryption {
+    /// Reads decrypted application data, one chunk per record, as a client stream of its own.
+    fn read_plaintext(&mut self, findings: &mut Findings, chunks: Vec<Vec<u8>>) {
+        for chunk in chunks {
+            self.plaintext.data(findings, &chunk);
+        }
     }
 }
 
@@ -181,6 +250,7 @@ impl ClientStream {
             return data;
         }
         if tls::starts_client_hello(data) {
+            self.start_decryption(findings, data);
             self.mode = Mode::ClientHello(Box::default());
             return data;
         }
@@ -198,7 +268,7 @@ impl ClientStream {
                 findings.push(Finding::HttpUri(http::request_uri(
                     &head,
                     self.server,
-                    false,
+                    self.https,
                 )));
                 self.mode = body_mode(head.body);
                 &data[len..]
@@ -240,7 +310,7 @@ impl ClientStream {
 
         let (uri, body, head_len) = match http::parse_request_head(buffer, full) {
             HeadStatus::Complete { head, len } => (
-                Some(http::request_uri(&head, self.server, false)),
+                Some(http::request_uri(&head, self.server, self.https)),
                 head.body,
                 len,
             ),
@@ -273,8 +343,65 @@ impl ClientStream {
             findings.push(Finding::HttpUri(http::request_uri(
                 &head,
                 self.server,
-                false,
+                self.https,
             )));
+        }
+    }
+
+    /// Reports a request head that the end of the stream cut short.
+    fn end_of_stream(&mut self, findings: &mut Findings) {
+        if let Mode::Head(buffer) = std::mem::replace(&mut self.mode, Mode::Done) {
+            self.take_cut_head(findings, &buffer);
+        }
+    }
+
+    /// Starts decrypting at a ClientHello when a key log is set; `data` starts at its first byte.
+    ///
+    /// A decrypted stream starts no session of its own, and a stream decrypts
+    /// at most one session: the bytes after the first ClientHello all belong to it.
+    fn start_decryption(&mut self, findings: &mut Findings, data: &[u8]) {
+        if self.https || self.decryption.is_some() {
+            return;
+        }
+        let Some(key_log) = findings.key_log.clone() else {
+            return;
+        };
+        let mut plaintext = ClientStream::new(self.server, self.server);
+        plaintext.https = true;
+        plaintext.dns_ports = false;
+        self.decryption = Some(Box::new(Decryption {
+            session: TlsSession::new(key_log),
+            plaintext,
+        }));
+        // Later chunks reach the session at the top of `data`; this one starts mid-chunk.
+        if let Some(decryption) = &mut self.decryption {
+            let plaintext = decryption
+                .session
+                .client_data(data, &mut findings.tls_decryption);
+            decryption.read_plaintext(findings, plaintext);
+        }
+        self.end_inactive_decryption(findings);
+    }
+
+    /// Drops a session that will decrypt nothing more, or whose plaintext
+    /// can no longer hold a request (HTTP/2, or TLS inside TLS).
+    fn end_inactive_decryption(&mut self, findings: &mut Findings) {
+        if self.decryption.as_ref().is_some_and(|decryption| {
+            !decryption.session.is_active() || !decryption.plaintext.wants_data()
+        }) {
+            self.end_decryption(findings);
+        }
+    }
+
+    /// Ends decryption: the plaintext reader reports a request cut short, and
+    /// the rest of the stream is left alone.
+    fn end_decryption(&mut self, findings: &mut Findings) {
+        let Some(mut decryption) = self.decryption.take() else {
+            return;
+        };
+        decryption.plaintext.end_of_stream(findings);
+        if matches!(self.mode, Mode::Tls) {
+            self.mode = Mode::Done;
         }
     }
 

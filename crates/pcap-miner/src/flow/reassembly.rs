@@ -105,6 +105,8 @@ impl Reassembler {
         let start = self.delivered as i64 + distance;
 
         // Drop what was already delivered.
+        // NOTE: bytes already delivered are not kept, so a later copy of them
+        // with different content is not counted as an inconsistent retransmission.
         let skip = (self.delivered as i64 - start).max(0) as usize;
         if skip >= payload.len() {
             self.skip_truncated(start, payload.len(), wire_len, consumer);
