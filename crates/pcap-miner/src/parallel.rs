@@ -68,7 +68,12 @@ impl Batch {
                     wire_payload_len: segment.wire_payload_len,
                 }),
             ),
-            Transport::Udp(datagram) => (datagram.source, datagram.destination, datagram.payload, None),
+            Transport::Udp(datagram) => (
+                datagram.source,
+                datagram.destination,
+                datagram.payload,
+                None,
+            ),
         };
         self.units.push(Unit {
             packet,
@@ -136,7 +141,8 @@ impl Shard {
                         payload,
                         wire_payload_len: tcp.wire_payload_len,
                     };
-                    self.flows.segment(&segment, unit.packet, &mut self.findings);
+                    self.flows
+                        .segment(&segment, unit.packet, &mut self.findings);
                 }
                 None => {
                     self.udp_datagrams += 1;
@@ -149,7 +155,8 @@ impl Shard {
 
     fn collect(&mut self, packet: u64) {
         for finding in self.findings.drain() {
-            self.indicators.add_finding(finding, packet, &self.vm_networks);
+            self.indicators
+                .add_finding(finding, packet, &self.vm_networks);
         }
     }
 
@@ -200,7 +207,8 @@ pub(crate) fn mine_parallel<R: std::io::Read + Send>(
         let mut senders: Vec<SyncSender<Batch>> = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
         for _ in 0..workers {
-            let (sender, receiver): (SyncSender<Batch>, Receiver<Batch>) = mpsc::sync_channel(BATCHES_IN_FLIGHT);
+            let (sender, receiver): (SyncSender<Batch>, Receiver<Batch>) =
+                mpsc::sync_channel(BATCHES_IN_FLIGHT);
             senders.push(sender);
             handles.push(scope.spawn(move || {
                 let mut shard = Shard::new(config, workers);

@@ -29,6 +29,8 @@ pub struct RequestHead<'a> {
     /// The value of the first Host header, outer whitespace trimmed.
     pub host: Option<&'a [u8]>,
     pub body: BodyFraming,
+    /// The request line ends in `HTTP/d.d` (or in a prefix of it, when a snap length cut the line).
+    pub has_version: bool,
 }
 
 /// Result of looking for a request head at the start of `data`.
@@ -73,6 +75,7 @@ pub fn parse_request_head(data: &[u8], at_end: bool) -> HeadStatus<'_> {
             target,
             host,
             body: framing(content_length, chunked),
+            has_version: true,
         };
         return HeadStatus::Complete { head, len };
     }
@@ -233,6 +236,7 @@ fn cut_request_line(data: &[u8]) -> HeadStatus<'_> {
                 target,
                 host: None,
                 body: BodyFraming::None,
+                has_version: true,
             },
             len: data.len(),
         },
@@ -312,6 +316,7 @@ fn parse_lenient(data: &[u8], at_end: bool) -> HeadStatus<'_> {
         target,
         host,
         body: framing(content_length, chunked),
+        has_version,
     };
     HeadStatus::Complete {
         head,

@@ -75,6 +75,10 @@ pub struct ClientStream {
     http_possible: bool,
     /// Bytes delivered so far, to tell the first message from later ones.
     offset: u64,
+    /// A gap came since the last request: a segment that starts inside lost
+    /// header lines looks like a versionless request, so only a request line
+    /// with its HTTP version counts until the next request.
+    after_gap: bool,
     /// The stream is decrypted TLS application data: URIs get the `https` scheme.
     https: bool,
     decryption: Option<Box<Decryption>>,
@@ -91,6 +95,7 @@ impl StreamHandler for ClientStream {
             mode: Mode::Boundary,
             http_possible: true,
             offset: 0,
+            after_gap: false,
             https: false,
             decryption: None,
         }
@@ -163,6 +168,7 @@ impl StreamHandler for ClientStream {
 
     fn gap(&mut self, findings: &mut Findings, len: u64) {
         self.offset += len;
+        self.after_gap = true;
         if let Some(decryption) = &mut self.decryption {
             decryption.session.client_gap(&mut findings.tls_decryption);
             self.end_decryption(findings);
@@ -264,6 +270,10 @@ impl ClientStream {
         }
         let at_stream_start = chunk_start + start as u64 == 0;
         match http::parse_request_head(data, false) {
+            HeadStatus::Complete { head, .. } if !self.accepts(&head) => {
+                self.mode = Mode::Skip;
+                &[]
+            }
             HeadStatus::Complete { head, len } => {
                 findings.push(Finding::HttpUri(http::request_uri(
                     &head,
@@ -271,6 +281,7 @@ impl ClientStream {
                     self.https,
                 )));
                 self.mode = body_mode(head.body);
+                self.after_gap = false;
                 &data[len..]
             }
             HeadStatus::Incomplete => {
@@ -308,7 +319,11 @@ impl ClientStream {
         buffer.extend_from_slice(&data[..added]);
         let full = buffer.len() >= MAX_HEAD_LEN;
 
+        let after_gap = self.after_gap;
         let (uri, body, head_len) = match http::parse_request_head(buffer, full) {
+            HeadStatus::Complete { head, .. } if after_gap && !head.has_version => {
+                (None, BodyFraming::None, 0)
+            }
             HeadStatus::Complete { head, len } => (
                 Some(http::request_uri(&head, self.server, self.https)),
                 head.body,
@@ -319,6 +334,7 @@ impl ClientStream {
         };
         match uri {
             Some(uri) => {
+                self.after_gap = false;
                 findings.push(Finding::HttpUri(uri));
                 self.mode = body_mode(body);
                 // Bytes of this chunk after the head belong to the body or the next message.
@@ -337,9 +353,17 @@ impl ClientStream {
         }
     }
 
+    /// Returns false for a versionless request line right after a gap.
+    fn accepts(&self, head: &http::RequestHead<'_>) -> bool {
+        head.has_version || !self.after_gap
+    }
+
     /// Reports a head that a gap or the end of the connection cut short, if its request line is whole.
     fn take_cut_head(&self, findings: &mut Findings, buffer: &[u8]) {
         if let HeadStatus::Complete { head, .. } = http::parse_request_head(buffer, true) {
+            if !self.accepts(&head) {
+                return;
+            }
             findings.push(Finding::HttpUri(http::request_uri(
                 &head,
                 self.server,
@@ -422,5 +446,40 @@ fn body_mode(body: BodyFraming) -> Mode {
         BodyFraming::None => Mode::Boundary,
         BodyFraming::ContentLength(len) => Mode::Body(len),
         BodyFraming::Chunked => Mode::Chunked(ChunkState::start()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uris(findings: &mut Findings) -> Vec<String> {
+        findings
+            .drain()
+            .filter_map(|finding| match finding {
+                Finding::HttpUri(uri) => Some(uri),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn stream_after_gap_needs_versioned_request() {
+        let client: SocketAddr = "10.0.0.2:50000".parse().unwrap();
+        let server: SocketAddr = "192.0.2.80:80".parse().unwrap();
+        let mut stream = ClientStream::new(client, server);
+        let mut findings = Findings::default();
+
+        stream.data(&mut findings, b"GET /a HTTP/1.1\r\nHost: h\r\nX-Long: ");
+        stream.gap(&mut findings, 100);
+        // Lost header lines end here; the rest looks like a request of method "evil.example".
+        stream.data(&mut findings, b"evil.example\r\nContent-Length: 0\r\n\r\n");
+        stream.data(&mut findings, b"GET /b HTTP/1.1\r\nHost: h\r\n\r\n");
+        stream.data(&mut findings, b"OPTIONS\r\nHost: h\r\n\r\n");
+
+        assert_eq!(
+            uris(&mut findings),
+            ["http://h/a", "http://h/b", "http://h"]
+        );
     }
 }
