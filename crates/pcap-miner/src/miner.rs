@@ -70,6 +70,8 @@ pub struct MineStats {
     pub malformed_dns: u64,
     /// Streams that began like a TLS ClientHello that could not be read.
     pub malformed_client_hellos: u64,
+    /// HTTP request heads read as they stood because a head limit was reached.
+    pub heads_cut: u64,
     /// pcapng packet blocks whose interface was never described.
     pub orphan_packets: u64,
     /// TLS sessions and records decrypted with the key log.
@@ -156,7 +158,8 @@ pub fn mine_reader<R: Read + Send>(input: R, name: &Path, config: &Config) -> Mi
     };
     let (report, outcome) = if config.threads > 1 {
         let mut stats = MineStats::default();
-        let (indicators, outcome) = parallel::mine_parallel(&mut counted, config, config.threads, &mut stats);
+        let (indicators, outcome) =
+            parallel::mine_parallel(&mut counted, config, config.threads, &mut stats);
         (filtered_report(config, indicators, stats), outcome)
     } else {
         let mut miner = Miner::new(config);
@@ -235,7 +238,7 @@ impl Miner {
             config: config.clone(),
             decoder: Decoder::new(config.defrag_limits),
             flows: FlowTable::new(config.flow_limits),
-            findings: Findings::with_key_log(config.key_log.clone()),
+            findings: Findings::new(config.key_log.clone(), config.stream_limits),
             indicators: IndicatorSets::new(),
             stats: MineStats::default(),
         }
@@ -318,6 +321,7 @@ impl Miner {
         self.stats.flows = self.flows.stats();
         self.stats.malformed_dns = self.findings.malformed_dns_names;
         self.stats.malformed_client_hellos = self.findings.malformed_client_hellos;
+        self.stats.heads_cut = self.findings.heads_cut;
         self.stats.tls_decryption = self.findings.tls_decryption;
         self.stats.quic = self.findings.quic.stats;
 

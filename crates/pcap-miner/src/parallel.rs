@@ -116,9 +116,11 @@ impl Shard {
         let mut limits = config.flow_limits;
         limits.max_connections = (limits.max_connections / workers).max(1);
         limits.max_total_buffer = (limits.max_total_buffer / workers).max(1);
+        let mut stream_limits = config.stream_limits;
+        stream_limits.max_total_head_bytes = (stream_limits.max_total_head_bytes / workers).max(1);
         Shard {
             flows: FlowTable::new(limits),
-            findings: Findings::with_key_log(config.key_log.clone()),
+            findings: Findings::new(config.key_log.clone(), stream_limits),
             indicators: IndicatorSets::new(),
             vm_networks: config.vm_networks.clone(),
             tcp_segments: 0,
@@ -295,6 +297,7 @@ fn merge_shard(stats: &mut MineStats, indicators: &mut IndicatorSets, result: Sh
     stats.udp_datagrams += result.udp_datagrams;
     stats.malformed_dns += result.findings.malformed_dns_names;
     stats.malformed_client_hellos += result.findings.malformed_client_hellos;
+    stats.heads_cut += result.findings.heads_cut;
     stats.tls_decryption.add(&result.findings.tls_decryption);
     stats.quic.add(&result.findings.quic.stats);
     let flows = &mut stats.flows;

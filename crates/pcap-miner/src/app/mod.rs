@@ -62,6 +62,12 @@ pub struct Findings {
     pub tls_decryption: tls_decrypt::TlsDecryptStats,
     /// QUIC Initial packets being joined into ClientHellos, with their counters.
     pub quic: quic::QuicInitials,
+    /// Limits the stream parsers keep to.
+    pub stream_limits: StreamLimits,
+    /// Bytes of HTTP request heads that streams hold while waiting for their end.
+    pub buffered_head_bytes: usize,
+    /// Request heads read as they stood because a head limit was reached.
+    pub heads_cut: u64,
 }
 
 impl Findings {
@@ -69,6 +75,15 @@ impl Findings {
     pub fn with_key_log(key_log: Option<Arc<KeyLog>>) -> Self {
         Findings {
             key_log,
+            ..Findings::default()
+        }
+    }
+
+    /// Creates an empty context with the given key log and stream limits.
+    pub fn new(key_log: Option<Arc<KeyLog>>, stream_limits: StreamLimits) -> Self {
+        Findings {
+            key_log,
+            stream_limits,
             ..Findings::default()
         }
     }

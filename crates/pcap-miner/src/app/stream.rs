@@ -23,14 +23,17 @@ use crate::flow::{ConnectionEnds, StreamHandler};
 /// Limits of the stream parsers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamLimits {
-    /// Bytes of one HTTP request head kept while it spans segments.
+    /// Bytes of one HTTP request head kept while it spans segments; a longer head is read as it stands.
     pub max_head_len: usize,
+    /// Bytes of request heads kept across all streams; past it, a head is read as it stands.
+    pub max_total_head_bytes: usize,
 }
 
 impl Default for StreamLimits {
     fn default() -> Self {
         StreamLimits {
             max_head_len: MAX_HEAD_LEN,
+            max_total_head_bytes: 32 << 20,
         }
     }
 }
@@ -75,6 +78,8 @@ pub struct ClientStream {
     http_possible: bool,
     /// Bytes delivered so far, to tell the first message from later ones.
     offset: u64,
+    /// Bytes of this stream's head buffer counted in `Findings::buffered_head_bytes`.
+    head_accounted: usize,
     /// A gap came since the last request: a segment that starts inside lost
     /// header lines looks like a versionless request, so only a request line
     /// with its HTTP version counts until the next request.
@@ -95,6 +100,7 @@ impl StreamHandler for ClientStream {
             mode: Mode::Boundary,
             http_possible: true,
             offset: 0,
+            head_accounted: 0,
             after_gap: false,
             https: false,
             decryption: None,
@@ -102,6 +108,52 @@ impl StreamHandler for ClientStream {
     }
 
     fn data(&mut self, findings: &mut Findings, data: &[u8]) {
+        self.read(findings, data);
+        self.account_head(findings);
+    }
+
+    fn gap(&mut self, findings: &mut Findings, len: u64) {
+        self.skip(findings, len);
+        self.account_head(findings);
+    }
+
+    fn wants_data(&self) -> bool {
+        !matches!(self.mode, Mode::Done)
+    }
+
+    fn finish(&mut self, findings: &mut Findings, ends: ConnectionEnds) {
+        self.end(findings, ends);
+        self.account_head(findings);
+    }
+
+    fn wants_server_data(&self) -> bool {
+        self.decryption
+            .as_ref()
+            .is_some_and(|decryption| decryption.session.wants_server_data())
+    }
+
+    fn server_data(&mut self, findings: &mut Findings, data: &[u8]) {
+        if let Some(decryption) = &mut self.decryption {
+            let plaintext = decryption
+                .session
+                .server_data(data, &mut findings.tls_decryption);
+            decryption.read_plaintext(findings, plaintext);
+            self.end_inactive_decryption(findings);
+        }
+        self.account_head(findings);
+    }
+
+    fn server_gap(&mut self, findings: &mut Findings, _len: u64) {
+        if let Some(decryption) = &mut self.decryption {
+            decryption.session.server_gap(&mut findings.tls_decryption);
+            self.end_inactive_decryption(findings);
+        }
+    }
+}
+
+impl ClientStream {
+    /// Reads contiguous client bytes.
+    fn read(&mut self, findings: &mut Findings, data: &[u8]) {
         if let Some(decryption) = &mut self.decryption {
             let plaintext = decryption
                 .session
@@ -166,7 +218,8 @@ impl StreamHandler for ClientStream {
         }
     }
 
-    fn gap(&mut self, findings: &mut Findings, len: u64) {
+    /// Skips `len` bytes the capture lost.
+    fn skip(&mut self, findings: &mut Findings, len: u64) {
         self.offset += len;
         self.after_gap = true;
         if let Some(decryption) = &mut self.decryption {
@@ -188,11 +241,8 @@ impl StreamHandler for ClientStream {
         };
     }
 
-    fn wants_data(&self) -> bool {
-        !matches!(self.mode, Mode::Done)
-    }
-
-    fn finish(&mut self, findings: &mut Findings, ends: ConnectionEnds) {
+    /// Ends the stream and reports its connection.
+    fn end(&mut self, findings: &mut Findings, ends: ConnectionEnds) {
         if let Some(decryption) = &mut self.decryption {
             decryption.session.finish(&mut findings.tls_decryption);
         }
@@ -203,29 +253,6 @@ impl StreamHandler for ClientStream {
             server: ends.server,
             first_packet: ends.first_packet,
         });
-    }
-
-    fn wants_server_data(&self) -> bool {
-        self.decryption
-            .as_ref()
-            .is_some_and(|decryption| decryption.session.wants_server_data())
-    }
-
-    fn server_data(&mut self, findings: &mut Findings, data: &[u8]) {
-        if let Some(decryption) = &mut self.decryption {
-            let plaintext = decryption
-                .session
-                .server_data(data, &mut findings.tls_decryption);
-            decryption.read_plaintext(findings, plaintext);
-            self.end_inactive_decryption(findings);
-        }
-    }
-
-    fn server_gap(&mut self, findings: &mut Findings, _len: u64) {
-        if let Some(decryption) = &mut self.decryption {
-            decryption.session.server_gap(&mut findings.tls_decryption);
-            self.end_inactive_decryption(findings);
-        }
     }
 }
 
@@ -285,6 +312,14 @@ impl ClientStream {
                 &data[len..]
             }
             HeadStatus::Incomplete => {
+                let room = self.head_room(findings, 0);
+                if data.len() > room {
+                    // No room to wait for the rest: read the head as it stands.
+                    findings.heads_cut += 1;
+                    self.take_cut_head(findings, &data[..room]);
+                    self.mode = Mode::Skip;
+                    return &[];
+                }
                 self.mode = Mode::Head(data.to_vec());
                 &[]
             }
@@ -314,10 +349,25 @@ impl ClientStream {
         }
         let head_starts_stream = self.offset - data.len() as u64 == buffer.len() as u64;
         let before = buffer.len();
-        let room = MAX_HEAD_LEN.saturating_sub(before);
+        let limits = findings.stream_limits;
+        let room = limits
+            .max_head_len
+            .min(
+                limits
+                    .max_total_head_bytes
+                    .saturating_sub(findings.buffered_head_bytes)
+                    + self.head_accounted,
+            )
+            .saturating_sub(before);
         let added = data.len().min(room);
+        let Mode::Head(buffer) = &mut self.mode else {
+            return data;
+        };
         buffer.extend_from_slice(&data[..added]);
-        let full = buffer.len() >= MAX_HEAD_LEN;
+        let full = added < data.len();
+        if full {
+            findings.heads_cut += 1;
+        }
 
         let after_gap = self.after_gap;
         let (uri, body, head_len) = match http::parse_request_head(buffer, full) {
@@ -339,7 +389,7 @@ impl ClientStream {
                 self.mode = body_mode(body);
                 // Bytes of this chunk after the head belong to the body or the next message.
                 let used = head_len.saturating_sub(before).min(data.len());
-                if full && head_len >= MAX_HEAD_LEN {
+                if full && head_len >= before + added {
                     self.mode = Mode::Skip;
                     return &[];
                 }
@@ -351,6 +401,27 @@ impl ClientStream {
                 &[]
             }
         }
+    }
+
+    /// Returns how many bytes a head of `held` bytes may still grow by, within
+    /// this head's limit and what other streams leave of the total.
+    fn head_room(&self, findings: &Findings, held: usize) -> usize {
+        let limits = findings.stream_limits;
+        let total_left = limits
+            .max_total_head_bytes
+            .saturating_sub(findings.buffered_head_bytes)
+            + self.head_accounted;
+        limits.max_head_len.min(total_left).saturating_sub(held)
+    }
+
+    /// Keeps `Findings::buffered_head_bytes` equal to the head bytes all streams hold.
+    fn account_head(&mut self, findings: &mut Findings) {
+        let held = match &self.mode {
+            Mode::Head(buffer) => buffer.len(),
+            _ => 0,
+        };
+        findings.buffered_head_bytes = findings.buffered_head_bytes - self.head_accounted + held;
+        self.head_accounted = held;
     }
 
     /// Returns false for a versionless request line right after a gap.
@@ -424,6 +495,7 @@ impl ClientStream {
             return;
         };
         decryption.plaintext.end_of_stream(findings);
+        decryption.plaintext.account_head(findings);
         if matches!(self.mode, Mode::Tls) {
             self.mode = Mode::Done;
         }
@@ -480,6 +552,68 @@ mod tests {
         assert_eq!(
             uris(&mut findings),
             ["http://h/a", "http://h/b", "http://h"]
+        );
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    fn stream() -> ClientStream {
+        let client: SocketAddr = "10.0.0.2:50000".parse().unwrap();
+        let server: SocketAddr = "192.0.2.80:80".parse().unwrap();
+        ClientStream::new(client, server)
+    }
+
+    #[test]
+    fn head_limit_per_stream_cuts_head() {
+        let mut findings = Findings::new(
+            None,
+            StreamLimits {
+                max_head_len: 64,
+                max_total_head_bytes: 1 << 20,
+            },
+        );
+        let mut one = stream();
+        one.data(&mut findings, b"GET /long HTTP/1.1\r\nHost: h\r\n");
+        one.data(&mut findings, &[b'a'; 100]);
+        assert_eq!(findings.heads_cut, 1);
+        assert_eq!(findings.buffered_head_bytes, 0);
+        let uris: Vec<_> = findings.drain().collect();
+        assert_eq!(uris, [Finding::HttpUri("http://h/long".into())]);
+    }
+
+    #[test]
+    fn head_limit_across_streams_counts_every_byte() {
+        let limits = StreamLimits {
+            max_head_len: 1 << 10,
+            max_total_head_bytes: 100,
+        };
+        let mut findings = Findings::new(None, limits);
+        let mut first = stream();
+        let mut second = stream();
+        first.data(
+            &mut findings,
+            b"GET /first HTTP/1.1\r\nX-Pad: 0123456789012345678901234567890123456789\r\n",
+        );
+        assert_eq!(findings.buffered_head_bytes, 70);
+        // Only 30 bytes of the total are left, so the second head is read as it stands.
+        second.data(
+            &mut findings,
+            b"GET /second HTTP/1.1\r\nX-Pad: 01234567890123456789\r\nHost: two\r\n",
+        );
+        assert_eq!(findings.heads_cut, 1);
+        assert_eq!(findings.buffered_head_bytes, 70);
+        first.data(&mut findings, b"Host: one\r\n\r\n");
+        assert_eq!(findings.buffered_head_bytes, 0);
+        let uris: Vec<_> = findings.drain().collect();
+        assert_eq!(
+            uris,
+            [
+                Finding::HttpUri("http://192.0.2.80/second".into()),
+                Finding::HttpUri("http://one/first".into())
+            ]
         );
     }
 }
