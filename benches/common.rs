@@ -9,7 +9,8 @@ use std::process::Command;
 /// `PCAP_MINER_BENCH_CAPTURE` (with `PCAP_MINER_BENCH_TRUTH`) selects another capture.
 pub fn capture(size: &str) -> (PathBuf, PathBuf) {
     if let Some(path) = std::env::var_os("PCAP_MINER_BENCH_CAPTURE") {
-        let truth = std::env::var_os("PCAP_MINER_BENCH_TRUTH").expect("PCAP_MINER_BENCH_TRUTH must name the truth file");
+        let truth = std::env::var_os("PCAP_MINER_BENCH_TRUTH")
+            .expect("PCAP_MINER_BENCH_TRUTH must name the truth file");
         return (path.into(), truth.into());
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -27,7 +28,12 @@ pub fn capture(size: &str) -> (PathBuf, PathBuf) {
             .arg("-o")
             .arg(&capture)
             .status()
-            .unwrap_or_else(|e| panic!("cannot run the capture generator {}: {e}", generator.display()));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run the capture generator {}: {e}",
+                    generator.display()
+                )
+            });
         assert!(status.success(), "the capture generator failed");
     }
     (capture, truth)

@@ -152,7 +152,7 @@ def main():
             "cat": ["cat", str(capture)],
             "floor": [floor, str(capture)],
             "mine -j1": [miner, "mine", "-q", "--threads", "1", str(capture)],
-            f"mine -j{os.cpu_count()}": [miner, "mine", "-q", str(capture)],
+            f"mine -j{os.cpu_count()}": [miner, "mine", "-q", "--threads", str(os.cpu_count()), str(capture)],
         }
         samples = {name: [] for name in commands}
         for _ in range(args.rounds):

@@ -67,7 +67,10 @@ fn load() -> Inputs {
         decoder.decode(&packet, &mut |transport| match transport {
             Transport::Tcp(segment) => {
                 let payload = segment.payload;
-                if matches!(http::parse_request_head(payload, true), HeadStatus::Complete { .. }) {
+                if matches!(
+                    http::parse_request_head(payload, true),
+                    HeadStatus::Complete { .. }
+                ) {
                     inputs.request_heads.push(payload.to_vec());
                 }
                 if payload.starts_with(&[0x16, 0x03]) && payload.get(5) == Some(&1) {
@@ -187,11 +190,16 @@ fn stages(c: &mut Criterion) {
     };
     let delivered = run_flows();
     assert!(delivered > 0);
-    group.bench_function("flows_and_reassembly", |b| b.iter(|| assert_eq!(run_flows(), delivered)));
+    group.bench_function("flows_and_reassembly", |b| {
+        b.iter(|| assert_eq!(run_flows(), delivered))
+    });
 
     let head_bytes: u64 = inputs.request_heads.iter().map(|h| h.len() as u64).sum();
     group.throughput(Throughput::Bytes(head_bytes));
-    assert!(!inputs.request_heads.is_empty(), "the capture holds no HTTP request");
+    assert!(
+        !inputs.request_heads.is_empty(),
+        "the capture holds no HTTP request"
+    );
     let server: SocketAddr = "192.0.2.1:80".parse().expect("an address");
     group.bench_function("http_head", |b| {
         b.iter(|| {
@@ -207,7 +215,10 @@ fn stages(c: &mut Criterion) {
 
     let hello_bytes: u64 = inputs.client_hellos.iter().map(|h| h.len() as u64).sum();
     group.throughput(Throughput::Bytes(hello_bytes));
-    assert!(!inputs.client_hellos.is_empty(), "the capture holds no ClientHello");
+    assert!(
+        !inputs.client_hellos.is_empty(),
+        "the capture holds no ClientHello"
+    );
     let complete_hellos = count_hellos(&inputs.client_hellos);
     group.bench_function("tls_client_hello", |b| {
         b.iter(|| assert_eq!(count_hellos(&inputs.client_hellos), complete_hellos))
@@ -217,7 +228,9 @@ fn stages(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(dns_bytes));
     let names = count_dns_names(&inputs.dns_messages);
     assert!(names > 0, "the capture holds no DNS query");
-    group.bench_function("dns_question", |b| b.iter(|| assert_eq!(count_dns_names(&inputs.dns_messages), names)));
+    group.bench_function("dns_question", |b| {
+        b.iter(|| assert_eq!(count_dns_names(&inputs.dns_messages), names))
+    });
     group.finish();
 }
 
@@ -225,7 +238,12 @@ fn stages(c: &mut Criterion) {
 fn count_hellos(hellos: &[Vec<u8>]) -> usize {
     hellos
         .iter()
-        .filter(|hello| matches!(ClientHelloJoiner::new().push(hello), Ok(JoinProgress::Done { .. })))
+        .filter(|hello| {
+            matches!(
+                ClientHelloJoiner::new().push(hello),
+                Ok(JoinProgress::Done { .. })
+            )
+        })
         .count()
 }
 

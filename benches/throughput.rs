@@ -24,9 +24,17 @@ fn whole_file(c: &mut Criterion) {
     group.bench_function("whole_file_50M", |b| {
         b.iter(|| {
             let report = mine_path(&capture, &config).expect("the generated capture is valid");
-            let kinds = [IndicatorKind::Http, IndicatorKind::Tcp, IndicatorKind::Sni, IndicatorKind::Dns];
+            let kinds = [
+                IndicatorKind::Http,
+                IndicatorKind::Tcp,
+                IndicatorKind::Sni,
+                IndicatorKind::Dns,
+            ];
             let counts = kinds.map(|kind| report.indicators.count(kind));
-            assert_eq!(counts, expected, "mined values differ from the ground truth");
+            assert_eq!(
+                counts, expected,
+                "mined values differ from the ground truth"
+            );
         })
     });
     group.finish();

@@ -48,7 +48,9 @@ fn count_flows(file: File) -> Result<(u64, usize), String> {
             Ok((len, block)) => {
                 let data = match &block {
                     PcapBlockOwned::Legacy(packet) => Some(packet.data),
-                    PcapBlockOwned::NG(pcap_parser::Block::EnhancedPacket(packet)) => Some(packet.data),
+                    PcapBlockOwned::NG(pcap_parser::Block::EnhancedPacket(packet)) => {
+                        Some(packet.data)
+                    }
                     _ => None,
                 };
                 if let Some(data) = data {
@@ -77,8 +79,20 @@ fn five_tuple(frame: &[u8]) -> Option<FiveTuple> {
         _ => return None,
     };
     match packet.transport? {
-        TransportSlice::Tcp(tcp) => Some((source, destination, tcp.source_port(), tcp.destination_port(), 6)),
-        TransportSlice::Udp(udp) => Some((source, destination, udp.source_port(), udp.destination_port(), 17)),
+        TransportSlice::Tcp(tcp) => Some((
+            source,
+            destination,
+            tcp.source_port(),
+            tcp.destination_port(),
+            6,
+        )),
+        TransportSlice::Udp(udp) => Some((
+            source,
+            destination,
+            udp.source_port(),
+            udp.destination_port(),
+            17,
+        )),
         _ => None,
     }
 }

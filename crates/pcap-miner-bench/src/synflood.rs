@@ -45,9 +45,21 @@ fn write_flood(count: u32, output: &str) -> std::io::Result<()> {
     let mut second = 1_700_000_000u32;
     let client = [10, 0, 0, 2];
     let request = b"GET /before-the-flood HTTP/1.1\r\nHost: flood.example\r\n\r\n";
-    write_frame(&mut out, second, &tcp_frame(client, 40_000, SERVER, 80, 1_000, 0x02, b""))?;
-    write_frame(&mut out, second, &tcp_frame(SERVER, 80, client, 40_000, 9_000, 0x12, b""))?;
-    write_frame(&mut out, second, &tcp_frame(client, 40_000, SERVER, 80, 1_001, 0x18, request))?;
+    write_frame(
+        &mut out,
+        second,
+        &tcp_frame(client, 40_000, SERVER, 80, 1_000, 0x02, b""),
+    )?;
+    write_frame(
+        &mut out,
+        second,
+        &tcp_frame(SERVER, 80, client, 40_000, 9_000, 0x12, b""),
+    )?;
+    write_frame(
+        &mut out,
+        second,
+        &tcp_frame(client, 40_000, SERVER, 80, 1_001, 0x18, request),
+    )?;
 
     for index in 0..count {
         // Clients spread over 10.128.0.0/9 and ports 1024-65535.
@@ -61,7 +73,11 @@ fn write_flood(count: u32, output: &str) -> std::io::Result<()> {
     }
 
     let query = dns_query(b"\x0bafter-flood\x07example\x00");
-    write_frame(&mut out, second, &udp_frame(client, 53_000, [192, 0, 2, 53], 53, &query))?;
+    write_frame(
+        &mut out,
+        second,
+        &udp_frame(client, 53_000, [192, 0, 2, 53], 53, &query),
+    )?;
     out.flush()
 }
 
@@ -109,7 +125,13 @@ fn tcp_frame(
     frame
 }
 
-fn udp_frame(source: [u8; 4], source_port: u16, destination: [u8; 4], destination_port: u16, payload: &[u8]) -> Vec<u8> {
+fn udp_frame(
+    source: [u8; 4],
+    source_port: u16,
+    destination: [u8; 4],
+    destination_port: u16,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut frame = ethernet();
     frame.extend(ip_header(source, destination, 17, 8 + payload.len()));
     frame.extend_from_slice(&source_port.to_be_bytes());

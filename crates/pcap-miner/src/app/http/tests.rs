@@ -184,14 +184,20 @@ fn head_every_truncation() {
         let inside_host_line = cut > line_end && cut < line_end + "Host: t.example\r\n".len();
         match cut_status {
             HeadStatus::Complete { head, len } => {
-                assert!(target_whole && !inside_host_line, "cut {cut}: complete too early");
+                assert!(
+                    target_whole && !inside_host_line,
+                    "cut {cut}: complete too early"
+                );
                 assert_eq!(head.target, b"/submit?a=1", "cut {cut}");
                 assert_eq!(len, cut, "cut {cut}");
                 // A header line counts once its line end is present.
                 let host_whole = cut >= line_end + "Host: t.example\r\n".len();
                 assert_eq!(head.host.is_some(), host_whole, "cut {cut}");
             }
-            HeadStatus::NotHttp => assert!(!target_whole || inside_host_line, "cut {cut}: whole target rejected"),
+            HeadStatus::NotHttp => assert!(
+                !target_whole || inside_host_line,
+                "cut {cut}: whole target rejected"
+            ),
             HeadStatus::Incomplete => panic!("cut {cut}: incomplete although nothing more comes"),
         }
     }
