@@ -13,7 +13,10 @@ fn fuzz_regressions_still_pass() {
     for folder in std::fs::read_dir(&root).unwrap() {
         let folder = folder.unwrap().path();
         let name = folder.file_name().unwrap().to_string_lossy().to_string();
-        let Some((_, property)) = pcap_miner_props::PROPERTIES.iter().find(|(n, _)| *n == name) else {
+        let Some((_, property)) = pcap_miner_props::PROPERTIES
+            .iter()
+            .find(|(n, _)| *n == name)
+        else {
             panic!("{}: no property named {name:?}", folder.display());
         };
         for input in std::fs::read_dir(&folder).unwrap() {
@@ -24,5 +27,9 @@ fn fuzz_regressions_still_pass() {
             replayed += 1;
         }
     }
-    assert!(replayed > 0, "no regression input found under {}", root.display());
+    assert!(
+        replayed > 0,
+        "no regression input found under {}",
+        root.display()
+    );
 }

@@ -14,7 +14,7 @@ use pcap_miner::app::dns::{DnsMessageSlice, TcpFramer};
 use pcap_miner::app::http::{self, HeadStatus};
 use pcap_miner::app::tls::{self, ClientHelloJoiner, JoinProgress};
 use pcap_miner::capture::{linktype, CaptureReader, Packet};
-use pcap_miner::decode::{DefragLimits, Decoder};
+use pcap_miner::decode::{Decoder, DefragLimits};
 use pcap_miner::flow::{Reassembler, StreamEvent};
 use pcap_miner::{mine_reader, Config, IndicatorSets, Miner};
 
@@ -121,7 +121,9 @@ pub fn decode(data: &[u8]) {
 
 /// Segments described by the input: a byte of length, a byte of offset step, repeated.
 fn segments_from(data: &[u8]) -> (Vec<u8>, Vec<(usize, usize)>) {
-    let stream: Vec<u8> = (0..data.len().min(512)).map(|i| data[i].wrapping_mul(31).wrapping_add(i as u8)).collect();
+    let stream: Vec<u8> = (0..data.len().min(512))
+        .map(|i| data[i].wrapping_mul(31).wrapping_add(i as u8))
+        .collect();
     let mut segments = Vec::new();
     for pair in data.chunks(2) {
         let start = usize::from(pair[0]) * stream.len() / 256;
@@ -148,7 +150,10 @@ pub fn reassembly(data: &[u8]) {
     };
     for (index, &(start, end)) in segments.iter().enumerate() {
         // Odd segments carry altered bytes: overlapping copies may differ.
-        let bytes: Vec<u8> = stream[start..end].iter().map(|&b| b.wrapping_add((index % 2) as u8)).collect();
+        let bytes: Vec<u8> = stream[start..end]
+            .iter()
+            .map(|&b| b.wrapping_add((index % 2) as u8))
+            .collect();
         for (i, &b) in bytes.iter().enumerate() {
             model[start + i].get_or_insert(b);
         }
@@ -168,7 +173,10 @@ pub fn http_head(data: &[u8]) {
         if let HeadStatus::Complete { head, len } = http::parse_request_head(data, at_end) {
             assert!(len <= data.len());
             let uri = http::request_uri(&head, server, false);
-            assert!(uri.bytes().all(|b| (0x21..=0x7e).contains(&b)), "unescaped byte in {uri:?}");
+            assert!(
+                uri.bytes().all(|b| (0x21..=0x7e).contains(&b)),
+                "unescaped byte in {uri:?}"
+            );
         }
     }
     let HeadStatus::Complete { head, len } = http::parse_request_head(data, false) else {
@@ -176,9 +184,13 @@ pub fn http_head(data: &[u8]) {
     };
     for cut in 0..len {
         let status = http::parse_request_head(&data[..cut], false);
-        assert!(!matches!(status, HeadStatus::Complete { .. }), "prefix {cut} completes a head of {len} bytes");
+        assert!(
+            !matches!(status, HeadStatus::Complete { .. }),
+            "prefix {cut} completes a head of {len} bytes"
+        );
     }
-    if let HeadStatus::Complete { head: again, .. } = http::parse_request_head(&data[..len], false) {
+    if let HeadStatus::Complete { head: again, .. } = http::parse_request_head(&data[..len], false)
+    {
         assert_eq!(again.target, head.target);
         assert_eq!(again.host, head.host);
     }
@@ -210,7 +222,10 @@ pub fn dns_message(data: &[u8]) {
     if let Ok(message) = DnsMessageSlice::from_slice(data) {
         for question in message.questions().flatten() {
             let name = question.name().to_presentation();
-            assert!(name.bytes().all(|b| (0x21..=0x7e).contains(&b)), "unescaped byte in {name:?}");
+            assert!(
+                name.bytes().all(|b| (0x21..=0x7e).contains(&b)),
+                "unescaped byte in {name:?}"
+            );
         }
     }
     let frames = |chunk: usize| {
@@ -239,7 +254,11 @@ pub fn pipeline(data: &[u8]) {
     };
     let name = Path::new("fuzz-input");
     let whole = indicators_of(mine_reader(data, name, &config));
-    let chunked = indicators_of(mine_reader(ChunkedReader { data, position: 0 }, name, &config));
+    let chunked = indicators_of(mine_reader(
+        ChunkedReader { data, position: 0 },
+        name,
+        &config,
+    ));
     assert_eq!(whole, chunked, "whole and chunked mining differ");
 }
 
@@ -309,7 +328,12 @@ pub fn segment_order(data: &[u8]) {
         size_seed = size_seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
         let len = 1 + (size_seed >> 16) as usize % 24;
         let end = (start + len).min(stream.len());
-        segments.push(tcp_frame(true, isn + 1 + start as u32, PUSH_ACK, &stream[start..end]));
+        segments.push(tcp_frame(
+            true,
+            isn + 1 + start as u32,
+            PUSH_ACK,
+            &stream[start..end],
+        ));
         start = end;
     }
 
@@ -326,14 +350,25 @@ pub fn segment_order(data: &[u8]) {
     let mut reordered = handshake;
     reordered.extend(shuffled);
 
-    assert!(mine_frames(&in_order).kinds().count() > 0, "the connection itself must be mined");
+    assert!(
+        mine_frames(&in_order).kinds().count() > 0,
+        "the connection itself must be mined"
+    );
     let ordered_values: Vec<(String, Vec<String>)> = values(&mine_frames(&in_order));
     let reordered_values = values(&mine_frames(&reordered));
-    assert_eq!(ordered_values, reordered_values, "segment order changed the result");
+    assert_eq!(
+        ordered_values, reordered_values,
+        "segment order changed the result"
+    );
 }
 
 fn values(sets: &IndicatorSets) -> Vec<(String, Vec<String>)> {
     sets.kinds()
-        .map(|kind| (kind.key().to_string(), sets.get(kind).map(str::to_string).collect()))
+        .map(|kind| {
+            (
+                kind.key().to_string(),
+                sets.get(kind).map(str::to_string).collect(),
+            )
+        })
         .collect()
 }

@@ -281,7 +281,10 @@ impl<H: StreamHandler> FlowTable<H> {
         };
         self.total_pending = self.total_pending.saturating_sub(
             connection.stream.pending_bytes()
-                + connection.server_stream.as_ref().map_or(0, |stream| stream.pending_bytes()),
+                + connection
+                    .server_stream
+                    .as_ref()
+                    .map_or(0, |stream| stream.pending_bytes()),
         );
         flush(&mut connection, context);
         let stats = connection.stream.stats;
@@ -437,7 +440,10 @@ fn flush<H: StreamHandler>(connection: &mut Connection<H>, context: &mut H::Cont
         handler,
         ..
     } = connection;
-    if let Some(server_stream) = server_stream.as_mut().filter(|_| handler.wants_server_data()) {
+    if let Some(server_stream) = server_stream
+        .as_mut()
+        .filter(|_| handler.wants_server_data())
+    {
         server_stream.flush(&mut |event| match event {
             StreamEvent::Data(data) => handler.server_data(context, data),
             StreamEvent::Gap(len) => handler.server_gap(context, len),
@@ -451,5 +457,3 @@ fn flush<H: StreamHandler>(connection: &mut Connection<H>, context: &mut H::Cont
         stream.close();
     }
 }
-
-
