@@ -24,6 +24,38 @@
 //!    [`config`] filters them as the original Karton service did;
 //! 6. [`report`] writes them out.
 //!
+//! # How each value is written
+//!
+//! Every kind is a set: values are de-duplicated and sorted by their bytes.
+//!
+//! - `network-tcp`: one value per connection, `a.b.c.d:port` or `[v6]:port`
+//!   (RFC 5952 form). The client is the side that sent the first SYN without
+//!   ACK, else the receiver of the first SYN-ACK, else (capture started
+//!   mid-connection) the side with the higher port, and with equal ports the
+//!   source of the first packet. The server is reported, unless
+//!   [`Config::vm_networks`] holds exactly one side: then the other side is.
+//!   Unanswered and refused connections count.
+//! - `network-http`: one value per HTTP/1.x request on any TCP port or in a UDP
+//!   datagram. A request line is `METHOD target HTTP/d.d`; `METHOD target` and a
+//!   lone `METHOD` count when header lines follow. Origin-form targets get
+//!   `http://` (or `https://` when decrypted) and the first Host header as
+//!   sent, or the server address (with `:port` unless 80/443) when Host is
+//!   missing or empty; absolute-form and authority-form (`h:443`) targets are
+//!   kept as sent; `*` and other targets are appended to the authority. Bytes
+//!   outside `0x21..=0x7e` are written `%XX`.
+//! - `network-sni`: every host_name of the `server_name` extension of every
+//!   ClientHello (TCP, after STARTTLS or CONNECT, or QUIC Initial), then
+//!   `:port` of the server. Names are kept as sent; bytes outside
+//!   `0x21..=0x7e` are written `\DDD`.
+//! - `network-dns`: every question name of every query (QR clear) on ports
+//!   53, 5353 and 5355, over UDP and TCP, in presentation form without the
+//!   trailing dot: `.` inside a label as `\.`, `\` as `\\`, other bytes
+//!   outside `0x21..=0x7e` as `\DDD`. The root name and names with looping or
+//!   forward compression pointers are not reported.
+//!
+//! No checksum is verified. Packets quoted inside ICMP errors are copies, not
+//! traffic, and are not mined.
+//!
 //! # Example
 //!
 //! ```no_run
