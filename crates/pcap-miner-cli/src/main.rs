@@ -5,11 +5,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use pcap_miner::{config, mine_path, mine_reader, Config, MineReport, MineResult};
+use pcap_miner::{config, mine_path, mine_reader, Config, IndicatorKind, MineReport, MineResult};
 
-/// Exit status when the capture was damaged; what came before the damage was still printed.
+mod push;
+mod verify;
+
+/// Exit status when the capture was damaged (what came before the damage was still printed) or too large to mine.
 const EXIT_DAMAGED: u8 = 1;
-/// Exit status for a usage or configuration error.
+/// Exit status for a usage or configuration error, or a capture that cannot be opened.
 const EXIT_USAGE: u8 = 2;
 
 #[derive(Parser)]
@@ -26,7 +29,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Print the indicators of a capture as Karton/MWDB attributes JSON.
+    #[command(after_long_help = verify::lines::HELP)]
     Mine(MineArgs),
+    /// Mine a capture and add its indicators to a sample in MWDB as attributes.
+    Push(push::PushArgs),
+    /// Compare the indicators of a capture with tshark's and explain every difference.
+    Verify(verify::VerifyArgs),
 }
 
 #[derive(clap::Args)]
@@ -40,6 +48,10 @@ struct MineArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Json)]
     format: Format,
+
+    /// Print only this kind, such as network-dns.
+    #[arg(long, value_name = "KIND", value_parser = verify::lines::parse_kind)]
+    kind: Option<IndicatorKind>,
 
     /// Do not print the summary line on standard error.
     #[arg(long, short)]
@@ -68,6 +80,16 @@ struct Settings {
     /// Captures larger than this many bytes are not mined.
     #[arg(long, value_name = "BYTES")]
     max_pcap_size: Option<String>,
+
+    /// TLS secrets to decrypt HTTPS requests with: DRAKVUF tlsmon.log or an SSLKEYLOGFILE key log.
+    #[arg(long, value_name = "FILE")]
+    keylog: Option<PathBuf>,
+
+    /// Worker threads for connection tracking and parsing, fed by one reader thread [default: 1].
+    ///
+    /// On plain captures reading and decoding bound the speed, so one thread is fastest.
+    #[arg(long, short = 'j', value_name = "N")]
+    threads: Option<usize>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -76,12 +98,16 @@ enum Format {
     Json,
     /// One `kind<TAB>value` line per value.
     Text,
+    /// tshark's field output shapes, for `diff` against tshark (see --help).
+    Tshark,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Mine(args) => mine(&args),
+        Command::Push(args) => push::run(&args),
+        Command::Verify(args) => verify::run(&args),
     }
 }
 
@@ -100,11 +126,18 @@ fn mine(args: &MineArgs) -> ExitCode {
         Err(partial) => (partial.report, Some(partial.error)),
     };
 
-    print_report(&report, args.format);
+    print_report(&report, args.format, args.kind);
     for dropped in &report.dropped {
         eprintln!(
             "pcap-miner: warning: {} dropped: {} values, more than max_results ({})",
             dropped.kind, dropped.count, dropped.max_results
+        );
+    }
+    let failed_records = report.stats.tls_decryption.records_failed;
+    if failed_records > 0 {
+        eprintln!(
+            "pcap-miner: warning: {failed_records} TLS records failed authentication with the key log's secrets, \
+             so the rest of those sessions stayed encrypted; check that the key log belongs to this capture"
         );
     }
     if !args.quiet {
@@ -114,7 +147,11 @@ fn mine(args: &MineArgs) -> ExitCode {
         None => ExitCode::SUCCESS,
         Some(error) => {
             eprintln!("pcap-miner: error: {error}");
-            ExitCode::from(EXIT_DAMAGED)
+            // A file that cannot be opened is a usage error, not a damaged capture.
+            match error {
+                pcap_miner::MineError::Open { .. } => ExitCode::from(EXIT_USAGE),
+                _ => ExitCode::from(EXIT_DAMAGED),
+            }
         }
     }
 }
@@ -146,18 +183,54 @@ fn build_config(settings: &Settings) -> Result<Config, String> {
         config.ignore_list =
             pcap_miner::IgnoreList::from_file(path).map_err(|error| error.to_string())?;
     }
+    if let Some(path) = &settings.keylog {
+        config.key_log = Some(read_key_log(path)?);
+    }
+    config.threads = match settings.threads {
+        Some(0) => return Err("--threads must be at least 1".to_string()),
+        Some(threads) => threads,
+        None => 1,
+    };
     Ok(config)
 }
 
-fn print_report(report: &MineReport, format: Format) {
+/// Reads a key log and prints a warning for each line that was skipped.
+fn read_key_log(path: &Path) -> Result<std::sync::Arc<pcap_miner::keylog::KeyLog>, String> {
+    let parsed = pcap_miner::keylog::KeyLog::from_file(path).map_err(|error| error.to_string())?;
+    for warning in &parsed.warnings {
+        eprintln!(
+            "pcap-miner: warning: {}: {warning}, line skipped",
+            path.display()
+        );
+    }
+    let unlisted = parsed.skipped_lines - parsed.warnings.len();
+    if unlisted > 0 {
+        eprintln!(
+            "pcap-miner: warning: {}: {unlisted} more lines skipped",
+            path.display()
+        );
+    }
+    Ok(std::sync::Arc::new(parsed.key_log))
+}
+
+fn print_report(report: &MineReport, format: Format, kind: Option<IndicatorKind>) {
+    let mut indicators = report.indicators.clone();
+    if let Some(kind) = kind {
+        for other in IndicatorKind::ALL {
+            if other != kind {
+                indicators.remove_kind(other);
+            }
+        }
+    }
     let text = match format {
         Format::Json => {
-            let json = pcap_miner::report::attributes_json(&report.indicators);
+            let json = pcap_miner::report::attributes_json(&indicators);
             let mut text = serde_json::to_string_pretty(&json).unwrap_or_default();
             text.push('\n');
             text
         }
-        Format::Text => pcap_miner::report::text(&report.indicators),
+        Format::Text => pcap_miner::report::text(&indicators),
+        Format::Tshark => verify::lines::tshark_lines(&indicators, kind),
     };
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (`| head`) is not an error worth reporting.
