@@ -1,6 +1,9 @@
 //! Inputs shared by the benchmarks: a capture made by the corpus generator
 //! and its ground truth.
 
+// Each benchmark binary includes this module and uses only part of it.
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -33,9 +33,7 @@ fn main() -> ExitCode {
 fn write_flood(count: u32, output: &str) -> std::io::Result<()> {
     let mut out = BufWriter::with_capacity(1 << 20, File::create(output)?);
     // pcap header: magic, version 2.4, zone, sigfigs, snaplen, link type Ethernet.
-    for field in [0xa1b2_c3d4u32] {
-        out.write_all(&field.to_le_bytes())?;
-    }
+    out.write_all(&0xa1b2_c3d4u32.to_le_bytes())?;
     out.write_all(&2u16.to_le_bytes())?;
     out.write_all(&4u16.to_le_bytes())?;
     for field in [0u32, 0, 65_535, 1] {
