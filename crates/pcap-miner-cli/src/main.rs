@@ -90,6 +90,59 @@ struct Settings {
     /// On plain captures reading and decoding bound the speed, so one thread is fastest.
     #[arg(long, short = 'j', value_name = "N")]
     threads: Option<usize>,
+
+    #[command(flatten)]
+    limits: Limits,
+}
+
+/// Memory limits; the defaults suit captures of any size.
+#[derive(clap::Args)]
+struct Limits {
+    /// TCP connections tracked at once; past it the least recently active are finished early [default: 200000].
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+
+    /// Out-of-order bytes held per TCP stream before its hole is skipped [default: 1048576].
+    #[arg(long, value_name = "BYTES")]
+    max_stream_buffer: Option<usize>,
+
+    /// Out-of-order bytes held across all TCP streams [default: 67108864].
+    #[arg(long, value_name = "BYTES")]
+    max_total_buffer: Option<usize>,
+
+    /// Incomplete IP datagrams held for fragment reassembly [default: 4096].
+    #[arg(long, value_name = "N")]
+    max_pending_datagrams: Option<usize>,
+
+    /// Bytes of one HTTP request head read before it is taken as it stands [default: 65536].
+    #[arg(long, value_name = "BYTES")]
+    max_head_len: Option<usize>,
+}
+
+impl Limits {
+    /// Writes the given limits into `config`; zero is rejected.
+    fn apply(&self, config: &mut Config) -> Result<(), String> {
+        let positive = |value: Option<usize>, flag: &str| match value {
+            Some(0) => Err(format!("--{flag} must be at least 1")),
+            other => Ok(other),
+        };
+        if let Some(value) = positive(self.max_connections, "max-connections")? {
+            config.flow_limits.max_connections = value;
+        }
+        if let Some(value) = positive(self.max_stream_buffer, "max-stream-buffer")? {
+            config.flow_limits.max_stream_buffer = value;
+        }
+        if let Some(value) = positive(self.max_total_buffer, "max-total-buffer")? {
+            config.flow_limits.max_total_buffer = value;
+        }
+        if let Some(value) = positive(self.max_pending_datagrams, "max-pending-datagrams")? {
+            config.defrag_limits.max_pending_datagrams = value;
+        }
+        if let Some(value) = positive(self.max_head_len, "max-head-len")? {
+            config.stream_limits.max_head_len = value;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -191,6 +244,7 @@ fn build_config(settings: &Settings) -> Result<Config, String> {
         Some(threads) => threads,
         None => 1,
     };
+    settings.limits.apply(&mut config)?;
     Ok(config)
 }
 
