@@ -182,8 +182,8 @@ fn mine(args: &MineArgs) -> ExitCode {
     print_report(&report, args.format, args.kind);
     for dropped in &report.dropped {
         eprintln!(
-            "pcap-miner: warning: {} dropped: {} values, more than max_results ({})",
-            dropped.kind, dropped.count, dropped.max_results
+            "pcap-miner: warning: {} dropped: more than max_results ({}) values",
+            dropped.kind, dropped.max_results
         );
     }
     let failed_records = report.stats.tls_decryption.records_failed;

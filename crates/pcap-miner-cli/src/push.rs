@@ -443,8 +443,8 @@ fn is_unreachable(error: &MwdbError) -> bool {
 fn warn_dropped(report: &MineReport) {
     for dropped in &report.dropped {
         eprintln!(
-            "pcap-miner: warning: {} dropped: {} values, more than max_results ({})",
-            dropped.kind, dropped.count, dropped.max_results
+            "pcap-miner: warning: {} dropped: more than max_results ({}) values",
+            dropped.kind, dropped.max_results
         );
     }
 }

@@ -133,6 +133,8 @@ impl Config {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DroppedKind {
     pub kind: IndicatorKind,
+    /// Values counted, at least `max_results + 1`: the miner stops storing a
+    /// kind's new values once it is over the limit, so this is a lower bound.
     pub count: usize,
     pub max_results: usize,
 }

@@ -59,12 +59,26 @@ pub const MAX_FRAMES_PER_VALUE: usize = 8;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IndicatorSets {
     sets: BTreeMap<IndicatorKind, BTreeMap<String, Vec<u64>>>,
+    /// Values kept per kind; a kind that reaches one more is full and takes no new value.
+    max_values: Option<usize>,
 }
 
 impl IndicatorSets {
     /// Creates empty sets.
     pub fn new() -> Self {
         IndicatorSets::default()
+    }
+
+    /// Creates empty sets that keep at most `max + 1` values per kind.
+    ///
+    /// A kind with more values than `max_results` is dropped whole anyway, so
+    /// the miner stops storing new values of a kind once it is over the limit:
+    /// memory then stays bounded however many distinct values a capture holds.
+    pub fn with_max_values(max: Option<usize>) -> Self {
+        IndicatorSets {
+            max_values: max,
+            ..IndicatorSets::default()
+        }
     }
 
     /// Adds one value; a value already present is kept once.
@@ -74,7 +88,12 @@ impl IndicatorSets {
 
     /// Adds one value seen in packet number `packet`.
     pub fn insert_seen(&mut self, kind: IndicatorKind, value: String, packet: u64) {
-        let frames = self.sets.entry(kind).or_default().entry(value).or_default();
+        let values = self.sets.entry(kind).or_default();
+        let full = self.max_values.is_some_and(|max| values.len() > max);
+        if full && !values.contains_key(&value) {
+            return;
+        }
+        let frames = values.entry(value).or_default();
         // Sorted, so the result does not depend on the order connections end in.
         if let Err(at) = frames.binary_search(&packet) {
             if at < MAX_FRAMES_PER_VALUE {
@@ -148,20 +167,31 @@ impl IndicatorSets {
     /// Adds a parser finding seen in packet `packet`; `vm_networks` decides
     /// which endpoint of a TCP connection is reported.
     pub fn add_finding(&mut self, finding: Finding, packet: u64, vm_networks: &[IpNetwork]) {
-        match finding {
-            Finding::HttpUri(uri) => self.insert_seen(IndicatorKind::Http, uri, packet),
-            Finding::ServerName { name, port } => {
-                self.insert_seen(IndicatorKind::Sni, format!("{name}:{port}"), packet)
-            }
-            Finding::DnsName(name) => self.insert_seen(IndicatorKind::Dns, name, packet),
-            Finding::TcpConnection {
-                client,
-                server,
-                first_packet,
-            } => {
-                let contacted = contacted_endpoint(client, server, vm_networks);
-                self.insert_seen(IndicatorKind::Tcp, contacted.to_string(), first_packet);
-            }
+        let (kind, value, packet) = value_of(finding, packet, vm_networks);
+        self.insert_seen(kind, value, packet);
+    }
+}
+
+/// Turns a finding seen in packet `packet` into its kind, value and packet
+/// number (a TCP connection carries the number of its first packet).
+pub fn value_of(
+    finding: Finding,
+    packet: u64,
+    vm_networks: &[IpNetwork],
+) -> (IndicatorKind, String, u64) {
+    match finding {
+        Finding::HttpUri(uri) => (IndicatorKind::Http, uri, packet),
+        Finding::ServerName { name, port } => {
+            (IndicatorKind::Sni, format!("{name}:{port}"), packet)
+        }
+        Finding::DnsName(name) => (IndicatorKind::Dns, name, packet),
+        Finding::TcpConnection {
+            client,
+            server,
+            first_packet,
+        } => {
+            let contacted = contacted_endpoint(client, server, vm_networks);
+            (IndicatorKind::Tcp, contacted.to_string(), first_packet)
         }
     }
 }
@@ -205,6 +235,20 @@ mod tests {
         let d: SocketAddr = "[2001:db8::2]:443".parse().unwrap();
         assert_eq!(contacted_endpoint(c, d, &vm), d);
         assert_eq!(contacted_endpoint(c, d, &[]), d);
+    }
+
+    #[test]
+    fn sets_stop_storing_kind_over_limit() {
+        let mut sets = IndicatorSets::with_max_values(Some(2));
+        for (packet, name) in ["a", "b", "c", "d", "e"].into_iter().enumerate() {
+            sets.insert_seen(IndicatorKind::Dns, name.to_string(), packet as u64);
+        }
+        // One value past the limit is kept, so the kind is known to be over it.
+        assert_eq!(sets.count(IndicatorKind::Dns), 3);
+        sets.insert_seen(IndicatorKind::Dns, "a".to_string(), 9);
+        assert_eq!(sets.frames(IndicatorKind::Dns, "a"), [0, 9]);
+        sets.insert_seen(IndicatorKind::Http, "http://x/".to_string(), 1);
+        assert_eq!(sets.count(IndicatorKind::Http), 1);
     }
 
     #[test]

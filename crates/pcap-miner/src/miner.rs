@@ -14,7 +14,7 @@ use crate::capture::{CaptureError, CaptureErrorKind, CaptureReader, Packet};
 use crate::config::{Config, DroppedKind};
 use crate::decode::{DecodeStats, Decoder, Transport};
 use crate::flow::{FlowStats, FlowTable};
-use crate::indicators::IndicatorSets;
+use crate::indicators::{value_of, IndicatorSets};
 use crate::parallel;
 
 /// Mining could not start, or stopped at damage in the capture.
@@ -239,7 +239,7 @@ impl Miner {
             decoder: Decoder::new(config.defrag_limits),
             flows: FlowTable::new(config.flow_limits),
             findings: Findings::new(config.key_log.clone(), config.stream_limits),
-            indicators: IndicatorSets::new(),
+            indicators: IndicatorSets::with_max_values(config.max_results),
             stats: MineStats::default(),
         }
     }
@@ -304,10 +304,15 @@ impl Miner {
     }
 
     /// Moves what the parsers found into the indicator sets, as seen in packet `packet`.
+    ///
+    /// Ignored values are dropped here, so they do not count towards `max_results`.
     fn collect(&mut self, packet: u64) {
         let vm_networks: &[IpNetwork] = &self.config.vm_networks;
         for finding in self.findings.drain() {
-            self.indicators.add_finding(finding, packet, vm_networks);
+            let (kind, value, packet) = value_of(finding, packet, vm_networks);
+            if !self.config.ignore_list.matches(kind, &value) {
+                self.indicators.insert_seen(kind, value, packet);
+            }
         }
     }
 

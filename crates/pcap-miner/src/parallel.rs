@@ -15,10 +15,10 @@ use ipnetwork::IpNetwork;
 
 use crate::app::{self, ClientStream, Findings};
 use crate::capture::{CaptureError, CaptureReader};
-use crate::config::Config;
+use crate::config::{Config, IgnoreList};
 use crate::decode::{Decoder, TcpFlags, TcpSegment, Transport};
 use crate::flow::{FlowStats, FlowTable};
-use crate::indicators::IndicatorSets;
+use crate::indicators::{value_of, IndicatorSets};
 use crate::miner::MineStats;
 
 /// Payload bytes a batch collects before it is sent to its worker.
@@ -106,6 +106,7 @@ struct Shard {
     findings: Findings,
     indicators: IndicatorSets,
     vm_networks: Vec<IpNetwork>,
+    ignore_list: IgnoreList,
     tcp_segments: u64,
     udp_datagrams: u64,
 }
@@ -121,8 +122,9 @@ impl Shard {
         Shard {
             flows: FlowTable::new(limits),
             findings: Findings::new(config.key_log.clone(), stream_limits),
-            indicators: IndicatorSets::new(),
+            indicators: IndicatorSets::with_max_values(config.max_results),
             vm_networks: config.vm_networks.clone(),
+            ignore_list: config.ignore_list.clone(),
             tcp_segments: 0,
             udp_datagrams: 0,
         }
@@ -157,8 +159,10 @@ impl Shard {
 
     fn collect(&mut self, packet: u64) {
         for finding in self.findings.drain() {
-            self.indicators
-                .add_finding(finding, packet, &self.vm_networks);
+            let (kind, value, packet) = value_of(finding, packet, &self.vm_networks);
+            if !self.ignore_list.matches(kind, &value) {
+                self.indicators.insert_seen(kind, value, packet);
+            }
         }
     }
 

@@ -188,9 +188,10 @@ def test_max_results_drops_kind_whole() -> None:
     assert "network-dns" not in report.attributes
     assert report.indicators["network-dns"] == []
     assert report.attributes["network-tcp"] == expected["network-tcp"]
-    assert report.dropped == [
-        {"kind": "network-dns", "count": len(expected["network-dns"]), "max_results": 3}
-    ]
+    # Mining stops storing a kind's new values once it is over the limit,
+    # so the count is a lower bound: max_results + 1.
+    assert report.dropped == [{"kind": "network-dns", "count": 4, "max_results": 3}]
+    assert len(expected["network-dns"]) > 4
 
 
 def test_ignore_list_mapping_exact_and_glob() -> None:

@@ -140,10 +140,9 @@ class KartonPcapMiner(Karton):
 
         for dropped in report.dropped:
             self.log.warning(
-                "Task %s: %s dropped: %d values, more than max_results (%d)",
+                "Task %s: %s dropped: more than max_results (%d) values",
                 task.uid,
                 dropped["kind"],
-                dropped["count"],
                 dropped["max_results"],
             )
         return report.attributes
