@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,11 +22,21 @@ def test_corpus_present() -> None:
     assert len(corpus_dirs()) >= 4, f"expected the project's captures in {CORPUS}"
 
 
+def mine_corpus_capture(folder: Path, config: pcap_miner.Config) -> pcap_miner.Report:
+    """Mine a corpus capture; a damaged one must raise with the text its damaged.txt names."""
+    damage = folder / "damaged.txt"
+    if not damage.exists():
+        return pcap_miner.mine_path(capture_in(folder), config)
+    with pytest.raises(pcap_miner.CaptureDamagedError, match=re.escape(damage.read_text().strip())) as raised:
+        pcap_miner.mine_path(capture_in(folder), config)
+    return raised.value.report
+
+
 def test_corpus_capture_matches_expected(corpus_folder: Path) -> None:
     expected = read_expected(corpus_folder)
     config = config_for(corpus_folder)
 
-    report = pcap_miner.mine_path(capture_in(corpus_folder), config)
+    report = mine_corpus_capture(corpus_folder, config)
 
     assert config.keylog_warnings == []
     assert report.indicators == expected
@@ -37,8 +48,13 @@ def test_mine_bytes_matches_mine_path(corpus_folder: Path) -> None:
     capture = capture_in(corpus_folder)
     config = config_for(corpus_folder)
 
-    from_bytes = pcap_miner.mine_bytes(capture.read_bytes(), config)
-    from_path = pcap_miner.mine_path(str(capture), config)
+    if (corpus_folder / "damaged.txt").exists():
+        with pytest.raises(pcap_miner.CaptureDamagedError) as raised:
+            pcap_miner.mine_bytes(capture.read_bytes(), config)
+        from_bytes = raised.value.report
+    else:
+        from_bytes = pcap_miner.mine_bytes(capture.read_bytes(), config)
+    from_path = mine_corpus_capture(corpus_folder, config)
 
     assert from_bytes.indicators == from_path.indicators
     assert from_bytes.stats == from_path.stats

@@ -531,7 +531,7 @@ impl<'r> CaptureReader<'r> {
             let data = self.inner.data();
             let scan = match self.format {
                 CaptureFormat::Pcap => resync::scan_pcap(data, start, exhausted, &facts),
-                CaptureFormat::PcapNg => resync::scan_pcapng(data, start, MAX_RECORD_LEN, &facts),
+                CaptureFormat::PcapNg => resync::scan_pcapng(data, start, exhausted, &facts),
             };
             match scan {
                 Scan::Found(at) => {

@@ -32,6 +32,11 @@ pub(crate) enum Scan {
 /// A pcap record may be this far in time from the last good one.
 const MAX_TIME_JUMP_SECONDS: u32 = 7 * 24 * 3600;
 
+/// Largest record a resynchronising scan accepts as a candidate. Real frames
+/// stay far below it; a bound keeps every confirmation within a short
+/// look-ahead, so a scan through crafted filler stays linear in its length.
+pub(crate) const MAX_CANDIDATE_LEN: u32 = 256 * 1024;
+
 const PCAP_RECORD_HEADER_LEN: usize = 16;
 
 fn read_u32(data: &[u8], at: usize, big_endian: bool) -> Option<u32> {
@@ -58,7 +63,7 @@ fn pcap_header(data: &[u8], at: usize, facts: &Plausibility) -> Option<u32> {
         .last_seconds
         .is_none_or(|last| seconds.abs_diff(last) <= MAX_TIME_JUMP_SECONDS);
     let plausible = fraction < fraction_limit
-        && caplen <= facts.max_caplen
+        && caplen <= facts.max_caplen.min(MAX_CANDIDATE_LEN)
         && caplen <= original_len
         && original_len <= facts.max_caplen.max(65_535) * 4
         && near_in_time;
@@ -99,11 +104,18 @@ const PCAPNG_KNOWN_BLOCKS: [u32; 7] = [
 ];
 
 /// Scans 4-byte-aligned offsets for a pcapng block whose trailing length repeats its leading one.
-pub(crate) fn scan_pcapng(data: &[u8], start: usize, max_len: usize, facts: &Plausibility) -> Scan {
+pub(crate) fn scan_pcapng(
+    data: &[u8],
+    start: usize,
+    exhausted: bool,
+    facts: &Plausibility,
+) -> Scan {
     let mut at = start;
     while at + 12 <= data.len() {
-        match pcapng_candidate(data, at, max_len, facts) {
+        match pcapng_candidate(data, at, MAX_CANDIDATE_LEN as usize, facts) {
             Some(true) => return Scan::Found(at),
+            // A block running past the end of the input is no candidate.
+            None if exhausted => at += 4,
             None => return Scan::NeedMore(at),
             Some(false) => at += 4,
         }
@@ -186,10 +198,15 @@ mod tests {
         }
         block.extend_from_slice(&32u32.to_le_bytes());
         data.extend(&block);
-        assert_eq!(scan_pcapng(&data, 0, 1 << 20, &facts()), Scan::Found(8));
+        assert_eq!(scan_pcapng(&data, 0, false, &facts()), Scan::Found(8));
         assert_eq!(
-            scan_pcapng(&data[..20], 0, 1 << 20, &facts()),
+            scan_pcapng(&data[..20], 0, false, &facts()),
             Scan::NeedMore(8)
+        );
+        // At the end of the input, a block that does not fit is skipped.
+        assert_eq!(
+            scan_pcapng(&data[..20], 0, true, &facts()),
+            Scan::NeedMore(12)
         );
     }
 }

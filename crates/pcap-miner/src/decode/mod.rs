@@ -94,6 +94,8 @@ pub struct DecodeStats {
 pub struct Decoder {
     pub(crate) stats: DecodeStats,
     defrag: Defragmenter,
+    /// The frame being decoded is shorter than on the wire (snap length).
+    frame_cut: bool,
 }
 
 /// Where a frame's decoding stands between layers.
@@ -116,6 +118,7 @@ impl Decoder {
         Decoder {
             stats: DecodeStats::default(),
             defrag: Defragmenter::new(limits),
+            frame_cut: false,
         }
     }
 
@@ -128,6 +131,7 @@ impl Decoder {
 
     /// Decodes one frame and passes every TCP segment and UDP datagram in it to `sink`.
     pub fn decode(&mut self, packet: &Packet<'_>, sink: &mut dyn FnMut(Transport<'_>)) {
+        self.frame_cut = packet.data.len() < packet.original_len as usize;
         let Some(layer) = link::decode_link(packet.link_type, packet.data) else {
             self.stats.unsupported_link_type += 1;
             return;
@@ -232,7 +236,13 @@ impl Decoder {
             acknowledgment: header.acknowledgment_number(),
             flags: TcpFlags(flags),
             payload,
-            wire_payload_len: wire_payload_len.saturating_sub(header_len as u32),
+            // Only a frame the snap length cut is missing bytes. An IP length
+            // beyond a whole frame is false, and trusting it would skip real data.
+            wire_payload_len: if self.frame_cut {
+                wire_payload_len.saturating_sub(header_len as u32)
+            } else {
+                payload.len() as u32
+            },
         }));
     }
 

@@ -204,26 +204,28 @@ impl<H: StreamHandler> FlowTable<H> {
             return;
         };
         connection.last_active = self.activity;
+        // Everything below may change what the connection holds, role changes included.
+        let before = held_bytes(connection);
         update_roles(connection, segment);
         if segment.flags.has(TcpFlags::FIN) || segment.flags.has(TcpFlags::RST) {
             connection.ended = true;
         }
+
         // Holes are skipped only when the connection is finished: a FIN or RST
         // may be captured before segments that were sent earlier.
         if segment.source != connection.client {
             if connection.handler.wants_server_data() {
                 feed_server(connection, segment, self.limits.max_stream_buffer, context);
             }
-            return;
+        } else {
+            feed(connection, segment, self.limits.max_stream_buffer, context);
         }
 
-        let before = connection.stream.pending_bytes();
-        feed(connection, segment, self.limits.max_stream_buffer, context);
-        let after = connection.stream.pending_bytes();
-        self.total_pending = (self.total_pending + after).saturating_sub(before);
+        self.total_pending = (self.total_pending + held_bytes(connection)).saturating_sub(before);
         if self.total_pending > self.limits.max_total_buffer {
-            self.total_pending -= after;
+            let held = held_bytes(connection);
             flush(connection, context);
+            self.total_pending = (self.total_pending + held_bytes(connection)).saturating_sub(held);
         }
     }
 
@@ -298,6 +300,15 @@ impl<H: StreamHandler> FlowTable<H> {
         };
         connection.handler.finish(context, ends);
     }
+}
+
+/// Returns the out-of-order bytes a connection holds in both directions.
+fn held_bytes<H: StreamHandler>(connection: &Connection<H>) -> usize {
+    connection.stream.pending_bytes()
+        + connection
+            .server_stream
+            .as_ref()
+            .map_or(0, |stream| stream.pending_bytes())
 }
 
 /// Roles from the first packet alone: a SYN names the client, a SYN-ACK the

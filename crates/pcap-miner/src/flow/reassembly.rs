@@ -28,6 +28,10 @@ pub struct ReassemblyStats {
     pub gaps: u64,
 }
 
+/// Bytes one held piece costs beyond its data (map entry and allocation), an
+/// estimate counted in the buffer limits so tiny segments cannot slip past them.
+const PIECE_OVERHEAD: usize = 64;
+
 /// A segment further away than this from the next expected byte is not placed.
 const MAX_SEQUENCE_DISTANCE: i64 = 1 << 30;
 
@@ -47,7 +51,7 @@ pub struct Reassembler {
 }
 
 impl Reassembler {
-    /// Returns the number of bytes held out of order.
+    /// Returns the bytes held out of order, with an estimate of each piece's overhead.
     pub fn pending_bytes(&self) -> usize {
         self.pending_bytes
     }
@@ -157,7 +161,7 @@ impl Reassembler {
                 break;
             }
             let piece = entry.remove();
-            self.pending_bytes -= piece.len();
+            self.pending_bytes -= piece.len() + PIECE_OVERHEAD;
             let skip = (self.delivered - start) as usize;
             if skip < piece.len() {
                 self.deliver(&piece[skip..], consumer);
@@ -206,7 +210,14 @@ impl Reassembler {
         let mut cursor = start;
         let mut holes = Vec::new();
         let mut inconsistent = false;
-        for (&piece_start, piece) in self.pending.range(..end) {
+        // Only the piece that starts before `start` can reach into the new
+        // range from the left; walking from it keeps each store logarithmic.
+        let first = self
+            .pending
+            .range(..start)
+            .next_back()
+            .map_or(start, |(&piece_start, _)| piece_start);
+        for (&piece_start, piece) in self.pending.range(first..end) {
             let piece_end = piece_start + piece.len() as u64;
             if piece_end <= start {
                 continue;
@@ -230,7 +241,7 @@ impl Reassembler {
         }
         for (hole_start, hole_end) in holes {
             let bytes = &data[(hole_start - start) as usize..(hole_end - start) as usize];
-            self.pending_bytes += bytes.len();
+            self.pending_bytes += bytes.len() + PIECE_OVERHEAD;
             self.pending.insert(hole_start, bytes.to_vec());
         }
     }
