@@ -12,6 +12,9 @@ mod verify;
 
 /// Exit status when the capture was damaged (what came before the damage was still printed) or too large to mine.
 const EXIT_DAMAGED: u8 = 1;
+/// Most worker threads `--threads` accepts; far more than cores only costs memory.
+const MAX_THREADS: usize = 256;
+
 /// Exit status for a usage or configuration error, or a capture that cannot be opened.
 const EXIT_USAGE: u8 = 2;
 
@@ -241,6 +244,11 @@ fn build_config(settings: &Settings) -> Result<Config, String> {
     }
     config.threads = match settings.threads {
         Some(0) => return Err("--threads must be at least 1".to_string()),
+        Some(threads) if threads > MAX_THREADS => {
+            return Err(format!(
+                "--threads must be at most {MAX_THREADS}, got {threads}"
+            ))
+        }
         Some(threads) => threads,
         None => 1,
     };

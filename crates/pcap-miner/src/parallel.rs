@@ -6,6 +6,10 @@
 //! Workers track connections and run the application parsers. Every
 //! connection sees its packets in capture order on its worker, so the merged
 //! result equals that of one thread.
+//!
+//! NOTE: each worker gets an equal share of the memory limits. When traffic
+//! hashes unevenly and a limit is reached, one worker may evict connections
+//! that one thread would have kept, and the results then differ.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::mpsc::{self, Receiver, SyncSender};
@@ -233,9 +237,10 @@ pub(crate) fn mine_parallel<R: std::io::Read + Send>(
         let last_packet = stats.packets;
         let mut indicators = IndicatorSets::new();
         for handle in handles {
-            let Ok((shard, _)) = handle.join() else {
-                // A worker panicked: the panic is a bug, and it resumes on this thread.
-                continue;
+            let (shard, _) = match handle.join() {
+                Ok(result) => result,
+                // A worker panicked: that is a bug, so the panic goes on here.
+                Err(panic) => std::panic::resume_unwind(panic),
             };
             let result = shard.finish(last_packet);
             merge_shard(stats, &mut indicators, result);

@@ -45,6 +45,11 @@ enum Mode {
     Boundary,
     /// An HTTP request head that spans segments, copied so far.
     Head(Vec<u8>),
+    /// The rest of a head cut at a limit, skipped up to its blank line; then the body framing applies.
+    HeadTail {
+        body: BodyFraming,
+        last: [u8; 3],
+    },
     /// Skipping this many bytes of a request body.
     Body(u64),
     Chunked(ChunkState),
@@ -78,6 +83,10 @@ pub struct ClientStream {
     http_possible: bool,
     /// Bytes delivered so far, to tell the first message from later ones.
     offset: u64,
+    /// Bytes of the held head already searched for its blank line.
+    head_searched: usize,
+    /// Line ends in the held head.
+    head_lines: usize,
     /// Bytes of this stream's head buffer counted in `Findings::buffered_head_bytes`.
     head_accounted: usize,
     /// A gap came since the last request: a segment that starts inside lost
@@ -100,6 +109,8 @@ impl StreamHandler for ClientStream {
             mode: Mode::Boundary,
             http_possible: true,
             offset: 0,
+            head_searched: 0,
+            head_lines: 0,
             head_accounted: 0,
             after_gap: false,
             https: false,
@@ -171,6 +182,7 @@ impl ClientStream {
             data = match &mut self.mode {
                 Mode::Boundary => self.boundary(findings, data, chunk_start),
                 Mode::Head(_) => self.continue_head(findings, data),
+                Mode::HeadTail { .. } => self.skip_head_tail(data),
                 Mode::Body(left) => {
                     let take = (*left).min(data.len() as u64);
                     *left -= take;
@@ -316,10 +328,12 @@ impl ClientStream {
                 if data.len() > room {
                     // No room to wait for the rest: read the head as it stands.
                     findings.heads_cut += 1;
-                    self.take_cut_head(findings, &data[..room]);
-                    self.mode = Mode::Skip;
-                    return &[];
+                    let body = self.take_cut_head(findings, &data[..room]);
+                    self.start_head_tail(body);
+                    return &data[room..];
                 }
+                self.head_searched = data.len();
+                self.head_lines = data.iter().filter(|&&b| b == b'\n').count();
                 self.mode = Mode::Head(data.to_vec());
                 &[]
             }
@@ -335,7 +349,7 @@ impl ClientStream {
         }
     }
 
-    /// Adds bytes to a head that spans segments and parses it again.
+    /// Adds bytes to a head that spans segments, and parses it again once it may have changed.
     fn continue_head<'d>(&mut self, findings: &mut Findings, data: &'d [u8]) -> &'d [u8] {
         let Mode::Head(buffer) = &mut self.mode else {
             return data;
@@ -349,16 +363,7 @@ impl ClientStream {
         }
         let head_starts_stream = self.offset - data.len() as u64 == buffer.len() as u64;
         let before = buffer.len();
-        let limits = findings.stream_limits;
-        let room = limits
-            .max_head_len
-            .min(
-                limits
-                    .max_total_head_bytes
-                    .saturating_sub(findings.buffered_head_bytes)
-                    + self.head_accounted,
-            )
-            .saturating_sub(before);
+        let room = self.head_room(findings, before);
         let added = data.len().min(room);
         let Mode::Head(buffer) = &mut self.mode else {
             return data;
@@ -367,6 +372,22 @@ impl ClientStream {
         let full = added < data.len();
         if full {
             findings.heads_cut += 1;
+        }
+
+        // Parsing again only when the head can have changed keeps a head sent
+        // one byte per segment linear: after a new line end while the first
+        // lines are still being judged, at the blank line, or at the limit.
+        let new_lines = data[..added].iter().filter(|&&b| b == b'\n').count();
+        self.head_lines += new_lines;
+        let search_from = self.head_searched.saturating_sub(3);
+        let ended = buffer[search_from..].windows(2).any(|pair| pair == b"\n\n")
+            || buffer[search_from..]
+                .windows(3)
+                .any(|triple| triple == b"\n\r\n");
+        self.head_searched = buffer.len();
+        let judging_lines = new_lines > 0 && self.head_lines - new_lines < 3;
+        if !(ended || full || judging_lines) {
+            return &[];
         }
 
         let after_gap = self.after_gap;
@@ -386,13 +407,14 @@ impl ClientStream {
             Some(uri) => {
                 self.after_gap = false;
                 findings.push(Finding::HttpUri(uri));
+                if full && head_len >= before + added {
+                    // Cut at the limit: skip the rest of the head, then its body.
+                    self.start_head_tail(body);
+                    return &data[added..];
+                }
                 self.mode = body_mode(body);
                 // Bytes of this chunk after the head belong to the body or the next message.
                 let used = head_len.saturating_sub(before).min(data.len());
-                if full && head_len >= before + added {
-                    self.mode = Mode::Skip;
-                    return &[];
-                }
                 &data[used..]
             }
             None => {
@@ -401,6 +423,31 @@ impl ClientStream {
                 &[]
             }
         }
+    }
+
+    /// Skips what is left of a head cut at a limit; the stream then
+    /// resynchronises only on request lines with a version.
+    fn start_head_tail(&mut self, body: BodyFraming) {
+        self.after_gap = true;
+        self.mode = Mode::HeadTail { body, last: [0; 3] };
+    }
+
+    /// Consumes head bytes up to and including the blank line that ends the head.
+    fn skip_head_tail<'d>(&mut self, data: &'d [u8]) -> &'d [u8] {
+        let Mode::HeadTail { body, last } = &mut self.mode else {
+            return data;
+        };
+        for (index, &byte) in data.iter().enumerate() {
+            let ends =
+                byte == b'\n' && (last[2] == b'\n' || (last[2] == b'\r' && last[1] == b'\n'));
+            *last = [last[1], last[2], byte];
+            if ends {
+                let body = *body;
+                self.mode = body_mode(body);
+                return &data[index + 1..];
+            }
+        }
+        &[]
     }
 
     /// Returns how many bytes a head of `held` bytes may still grow by, within
@@ -429,18 +476,21 @@ impl ClientStream {
         head.has_version || !self.after_gap
     }
 
-    /// Reports a head that a gap or the end of the connection cut short, if its request line is whole.
-    fn take_cut_head(&self, findings: &mut Findings, buffer: &[u8]) {
-        if let HeadStatus::Complete { head, .. } = http::parse_request_head(buffer, true) {
-            if !self.accepts(&head) {
-                return;
-            }
-            findings.push(Finding::HttpUri(http::request_uri(
-                &head,
-                self.server,
-                self.https,
-            )));
+    /// Reports a head that a gap, a limit or the end of the connection cut short,
+    /// if its request line is whole; returns the body framing of the headers seen.
+    fn take_cut_head(&self, findings: &mut Findings, buffer: &[u8]) -> BodyFraming {
+        let HeadStatus::Complete { head, .. } = http::parse_request_head(buffer, true) else {
+            return BodyFraming::None;
+        };
+        if !self.accepts(&head) {
+            return BodyFraming::None;
         }
+        findings.push(Finding::HttpUri(http::request_uri(
+            &head,
+            self.server,
+            self.https,
+        )));
+        head.body
     }
 
     /// Reports a request head that the end of the stream cut short.
@@ -582,6 +632,48 @@ mod limit_tests {
         assert_eq!(findings.buffered_head_bytes, 0);
         let uris: Vec<_> = findings.drain().collect();
         assert_eq!(uris, [Finding::HttpUri("http://h/long".into())]);
+    }
+
+    #[test]
+    fn head_cut_at_limit_skips_rest_and_body() {
+        let limits = StreamLimits {
+            max_head_len: 64,
+            max_total_head_bytes: 1 << 20,
+        };
+        let mut findings = Findings::new(None, limits);
+        let mut one = stream();
+        one.data(
+            &mut findings,
+            b"POST /up HTTP/1.1\r\nHost: real.example\r\nContent-Length: 36\r\nX-Pad: ",
+        );
+        one.data(&mut findings, &[b'a'; 100]);
+        // A later segment starts like a request inside the head, and the body holds one.
+        one.data(&mut findings, b"b\r\nHost: spoofed.example\r\n\r\n");
+        one.data(&mut findings, b"GET /in-body HTTP/1.1\r\nHost: x\r\n\r\n");
+        one.data(
+            &mut findings,
+            b"GET /next HTTP/1.1\r\nHost: real.example\r\n\r\n",
+        );
+        let uris: Vec<_> = findings.drain().collect();
+        assert_eq!(
+            uris,
+            [
+                Finding::HttpUri("http://real.example/up".into()),
+                Finding::HttpUri("http://real.example/next".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn head_one_byte_per_segment_reads_once() {
+        let mut findings = Findings::default();
+        let mut one = stream();
+        let head = b"GET /slow HTTP/1.1\r\nHost: slow.example\r\nX-A: b\r\n\r\n";
+        for byte in head.chunks(1) {
+            one.data(&mut findings, byte);
+        }
+        let uris: Vec<_> = findings.drain().collect();
+        assert_eq!(uris, [Finding::HttpUri("http://slow.example/slow".into())]);
     }
 
     #[test]
