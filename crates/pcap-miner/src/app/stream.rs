@@ -644,7 +644,7 @@ mod limit_tests {
         let mut one = stream();
         one.data(
             &mut findings,
-            b"POST /up HTTP/1.1\r\nHost: real.example\r\nContent-Length: 36\r\nX-Pad: ",
+            b"POST /up HTTP/1.1\r\nHost: real.example\r\nContent-Length: 34\r\nX-Pad: ",
         );
         one.data(&mut findings, &[b'a'; 100]);
         // A later segment starts like a request inside the head, and the body holds one.
