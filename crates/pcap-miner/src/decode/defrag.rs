@@ -44,6 +44,8 @@ struct Pending {
     pieces: BTreeMap<u32, Vec<u8>>,
     /// Datagram length, known once the last fragment arrived.
     total_len: Option<u32>,
+    /// Bytes from offset 0 that the pieces cover without a hole.
+    covered: u32,
     first_seen_ns: u64,
     bytes: usize,
 }
@@ -55,6 +57,8 @@ pub struct Defragmenter {
     pending: HashMap<FragmentKey, Pending>,
     pending_bytes: usize,
     dropped: u64,
+    /// Capture time of the next pass that drops datagrams past the timeout.
+    next_expiry_ns: u64,
 }
 
 impl Defragmenter {
@@ -85,8 +89,12 @@ impl Defragmenter {
             return None;
         }
         self.expire(now_ns);
+        let cost = data.len() + PIECE_OVERHEAD;
         if !self.pending.contains_key(&key) {
-            self.make_room(data.len());
+            self.make_room(cost, None);
+        } else if self.pending_bytes + cost > self.limits.max_pending_bytes {
+            // Later fragments of a held datagram count against the limit too.
+            self.make_room(cost, Some(key));
         }
 
         let entry = self.pending.entry(key).or_insert_with(|| Pending {
@@ -99,9 +107,18 @@ impl Defragmenter {
         let added = insert_piece(&mut entry.pieces, offset, data);
         entry.bytes += added;
         self.pending_bytes += added;
+        if entry.bytes > self.limits.max_pending_bytes {
+            // One datagram alone is over the limit: it cannot be kept.
+            if let Some(entry) = self.pending.remove(&key) {
+                self.pending_bytes -= entry.bytes;
+                self.dropped += 1;
+            }
+            return None;
+        }
 
         let total = entry.total_len?;
-        if !is_complete(&entry.pieces, total) {
+        entry.covered = covered_from(&entry.pieces, entry.covered);
+        if entry.covered < total {
             return None;
         }
         let entry = self.pending.remove(&key)?;
@@ -115,6 +132,12 @@ impl Defragmenter {
     }
 
     fn expire(&mut self, now_ns: u64) {
+        // A pass over every datagram per fragment would make floods quadratic:
+        // check at most once per second of capture time.
+        if now_ns < self.next_expiry_ns {
+            return;
+        }
+        self.next_expiry_ns = now_ns.saturating_add(1_000_000_000);
         let timeout = self.limits.timeout_ns;
         let before = self.pending.len();
         let mut freed = 0;
@@ -129,15 +152,17 @@ impl Defragmenter {
         self.dropped += (before - self.pending.len()) as u64;
     }
 
-    /// Drops the oldest incomplete datagrams until a new one fits the limits.
-    fn make_room(&mut self, incoming: usize) {
-        while !self.pending.is_empty()
-            && (self.pending.len() >= self.limits.max_pending_datagrams
+    /// Drops the oldest incomplete datagrams, other than `keep`, until `incoming` bytes fit the limits.
+    fn make_room(&mut self, incoming: usize, keep: Option<FragmentKey>) {
+        while self.pending.len() > usize::from(keep.is_some())
+            && (self.pending.len()
+                >= self.limits.max_pending_datagrams + usize::from(keep.is_some())
                 || self.pending_bytes + incoming > self.limits.max_pending_bytes)
         {
             let oldest = self
                 .pending
                 .iter()
+                .filter(|(key, _)| Some(**key) != keep)
                 .min_by_key(|(_, pending)| pending.first_seen_ns)
                 .map(|(key, _)| *key);
             let Some(oldest) = oldest else { break };
@@ -149,15 +174,25 @@ impl Defragmenter {
     }
 }
 
+/// Bytes one held fragment costs beyond its data (map entry and allocation),
+/// an estimate counted in the byte limit so tiny fragments cannot slip past it.
+const PIECE_OVERHEAD: usize = 64;
+
 /// Stores the parts of `data` not already covered, so the first copy of each byte wins.
+///
+/// Returns the bytes added, each new piece counted with its overhead.
 fn insert_piece(pieces: &mut BTreeMap<u32, Vec<u8>>, offset: u32, data: &[u8]) -> usize {
     let end = offset + data.len() as u32;
     let mut cursor = offset;
     let mut added = 0;
     let mut new_pieces = Vec::new();
-    // Pieces that start before `end`, in order, including one that starts before `offset`.
+    // Only the piece that starts before `offset` can reach into the new range from the left.
+    let first = pieces
+        .range(..offset)
+        .next_back()
+        .map_or(offset, |(&start, _)| start);
     let covering: Vec<(u32, u32)> = pieces
-        .range(..end)
+        .range(first..end)
         .map(|(&start, piece)| (start, start + piece.len() as u32))
         .filter(|&(_, piece_end)| piece_end > offset)
         .collect();
@@ -173,22 +208,26 @@ fn insert_piece(pieces: &mut BTreeMap<u32, Vec<u8>>, offset: u32, data: &[u8]) -
     for (start, stop) in new_pieces {
         let slice = &data[(start - offset) as usize..(stop - offset) as usize];
         if !slice.is_empty() {
-            added += slice.len();
+            added += slice.len() + PIECE_OVERHEAD;
             pieces.insert(start, slice.to_vec());
         }
     }
     added
 }
 
-fn is_complete(pieces: &BTreeMap<u32, Vec<u8>>, total: u32) -> bool {
-    let mut covered = 0u32;
-    for (&start, piece) in pieces {
-        if start > covered {
-            return false;
+/// Returns how far the pieces cover the datagram without a hole, starting from a known `covered`.
+///
+/// Pieces never overlap, so only the last piece starting at or before
+/// `covered` can extend it; each step moves to the next piece.
+fn covered_from(pieces: &BTreeMap<u32, Vec<u8>>, mut covered: u32) -> u32 {
+    while let Some((&start, piece)) = pieces.range(..=covered).next_back() {
+        let end = start + piece.len() as u32;
+        if end <= covered {
+            break;
         }
-        covered = covered.max(start + piece.len() as u32);
+        covered = end;
     }
-    covered >= total
+    covered
 }
 
 #[cfg(test)]
