@@ -30,6 +30,10 @@ pub const MAX_CONNECTIONS: usize = 4096;
 /// CRYPTO stream bytes kept per connection: a ClientHello of the largest size read over TCP.
 const MAX_CRYPTO_LEN: usize = 4 + MAX_CLIENT_HELLO_LEN;
 
+/// Farthest a CRYPTO frame may start past the bytes joined so far.
+const MAX_CRYPTO_GAP: usize = 16 * 1024;
+/// Most separate ranges one connection's CRYPTO stream may hold.
+const MAX_CRYPTO_RANGES: usize = 256;
 const MAX_CONNECTION_ID_LEN: usize = 20;
 const SAMPLE_LEN: usize = 16;
 const HANDSHAKE_CLIENT_HELLO: u8 = 1;
@@ -396,22 +400,36 @@ impl CryptoStream {
         if start >= MAX_CRYPTO_LEN || bytes.is_empty() {
             return;
         }
+        // A real ClientHello arrives in a few frames close together: a frame far
+        // past the joined part, or one more hole than any sender makes, is dropped.
+        if start > self.contiguous_len() + MAX_CRYPTO_GAP || self.ranges.len() >= MAX_CRYPTO_RANGES
+        {
+            return;
+        }
         let end = start.saturating_add(bytes.len()).min(MAX_CRYPTO_LEN);
         if self.data.len() < end {
             self.data.resize(end, 0);
         }
         self.data[start..end].copy_from_slice(&bytes[..end - start]);
+        self.add_range(start, end);
+    }
 
-        self.ranges.push((start, end));
-        self.ranges.sort_unstable();
-        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(self.ranges.len());
-        for &(start, end) in &self.ranges {
-            match merged.last_mut() {
-                Some(last) if start <= last.1 => last.1 = last.1.max(end),
-                _ => merged.push((start, end)),
+    /// Adds `[start, end)` to the sorted, merged ranges, touching only its neighbours.
+    fn add_range(&mut self, start: usize, end: usize) {
+        // First range that ends at or after `start`: it and those after it may merge.
+        let first = self
+            .ranges
+            .partition_point(|&(_, range_end)| range_end < start);
+        let mut merged = (start, end);
+        let mut last = first;
+        while let Some(&(range_start, range_end)) = self.ranges.get(last) {
+            if range_start > merged.1 {
+                break;
             }
+            merged = (merged.0.min(range_start), merged.1.max(range_end));
+            last += 1;
         }
-        self.ranges = merged;
+        self.ranges.splice(first..last, [merged]);
     }
 
     /// Returns the length of the stream received without holes from offset 0.
@@ -582,6 +600,9 @@ impl QuicInitials {
         open_for(connection, packet, header)
     }
 
+    // NOTE: eviction is first in, first out: a sender that opens more than
+    // MAX_CONNECTIONS connections between two Initials of one ClientHello
+    // evicts it, and that server name is lost.
     fn insert(&mut self, key: ConnectionKey, connection: Connection) {
         if self.connections.insert(key, connection).is_some() {
             return;

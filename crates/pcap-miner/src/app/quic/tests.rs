@@ -454,3 +454,37 @@ fn random_input_never_panics() {
     // The intact third of the packets still decrypt next to the damaged ones.
     assert!(initials.stats.initial_packets >= 666);
 }
+
+#[test]
+fn crypto_ranges_merge_in_any_order() {
+    let mut stream = CryptoStream::default();
+    for &(offset, bytes) in &[
+        (10usize, &b"kl"[..]),
+        (0, b"ab"),
+        (4, b"ef"),
+        (2, b"cd"),
+        (6, b"ghij"),
+    ] {
+        stream.insert(offset as u64, bytes);
+    }
+    assert_eq!(stream.ranges, [(0, 12)]);
+    assert_eq!(stream.contiguous_len(), 12);
+    assert_eq!(&stream.data, b"abcdefghijkl");
+}
+
+#[test]
+fn crypto_frame_far_past_joined_part_dropped() {
+    let mut stream = CryptoStream::default();
+    stream.insert(65_535, b"x");
+    assert!(stream.data.is_empty());
+    assert!(stream.ranges.is_empty());
+}
+
+#[test]
+fn crypto_ranges_capped() {
+    let mut stream = CryptoStream::default();
+    for index in 0..1_000u64 {
+        stream.insert(1 + index * 2, b"y");
+    }
+    assert_eq!(stream.ranges.len(), MAX_CRYPTO_RANGES);
+}
