@@ -236,6 +236,9 @@ impl<'r> CaptureReader<'r> {
                     PcapError::Eof => CaptureErrorKind::Empty,
                     PcapError::ReadError => CaptureErrorKind::Io(take_io_error(&io_error)),
                     _ if magic.is_empty() => CaptureErrorKind::Empty,
+                    _ if is_capture_magic(magic) => CaptureErrorKind::Truncated {
+                        present: magic.len(),
+                    },
                     _ => CaptureErrorKind::NotACapture {
                         magic: hex_prefix(magic),
                     },
@@ -476,7 +479,14 @@ impl<'r> CaptureReader<'r> {
         let offset = self.inner.consumed() as u64;
         let recovery = self.resynchronise();
         let kind = match recovery {
-            Recovery::Resumed { .. } => CaptureErrorKind::RecordPastEnd { declared, present },
+            Recovery::Resumed { .. } if declared > present as u64 => {
+                CaptureErrorKind::RecordPastEnd { declared, present }
+            }
+            // The block fits in the file, so the damage is inside it.
+            Recovery::Resumed { .. } => CaptureErrorKind::InvalidRecord {
+                format: self.format_name(),
+                reason: format!("the {declared}-byte record is malformed inside"),
+            },
             _ => CaptureErrorKind::Truncated { present },
         };
         let recovery = match recovery {
@@ -719,6 +729,19 @@ fn owned_error(error: PcapError<&[u8]>) -> PcapError<Vec<u8>> {
             PcapError::OwnedNomError(Vec::new(), kind)
         }
     }
+}
+
+/// Returns true for the magic number of a pcap file (either byte order,
+/// microsecond or nanosecond) or of a pcapng section header.
+fn is_capture_magic(magic: &[u8]) -> bool {
+    const MAGICS: [[u8; 4]; 5] = [
+        [0xd4, 0xc3, 0xb2, 0xa1],
+        [0xa1, 0xb2, 0xc3, 0xd4],
+        [0x4d, 0x3c, 0xb2, 0xa1],
+        [0xa1, 0xb2, 0x3c, 0x4d],
+        [0x0a, 0x0d, 0x0d, 0x0a],
+    ];
+    MAGICS.iter().any(|known| known[..] == *magic)
 }
 
 fn hex_prefix(data: &[u8]) -> String {
