@@ -15,8 +15,8 @@ checks that `mine` found exactly the generator's ground truth, and counts
 instructions of the floor and of `mine -j1` with callgrind on a small capture.
 
 Usage: benches/compare.py [--sizes 50M,200M,1G] [--rounds 3] [--write-readme]
-Needs: cargo, ../shared/tools/gen-capture (or --gen-capture), optionally
-tshark and valgrind. Standard library only.
+Needs: cargo, GNU time (/usr/bin/time), ../shared/tools/gen-capture (or
+--gen-capture), optionally tshark and valgrind. Standard library only.
 """
 
 import argparse
@@ -45,14 +45,21 @@ TSHARK_PASSES = [
 
 
 def run_measured(argv):
-    """Runs one command with output discarded; returns wall s, CPU s, peak RSS KiB."""
-    start = time.perf_counter()
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"command failed: {' '.join(map(str, argv))}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+    """Runs one command with output discarded; returns wall s, CPU s, peak RSS KiB.
+
+    GNU time reports the peak RSS: the rusage of a child forked from this
+    Python process counts the pages of Python's image it started with.
+    """
+    with tempfile.NamedTemporaryFile("r") as rss_file:
+        timed = ["/usr/bin/time", "-f", "%M", "-o", rss_file.name, *map(str, argv)]
+        start = time.perf_counter()
+        process = subprocess.Popen(timed, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"command failed: {' '.join(map(str, argv))}")
+        rss_kib = int(rss_file.read().strip().splitlines()[-1])
+    return wall, usage.ru_utime + usage.ru_stime, rss_kib
 
 
 def run_tshark(capture):
@@ -208,6 +215,10 @@ Captures come from the corpus generator (seed 1) and sit in the page cache; each
 likewise against one thread. Before timing, `mine` was checked to find exactly the generator's ground truth.
 
 {report}
+
+`mine -jN` runs N workers for connection tracking and parsing, fed by one thread that reads, decodes and copies each
+segment to its worker. Reading and decoding are most of the work on this traffic, so the copies cost more than the
+workers save; compare the `mine -jN` rows with `mine -j1` before using more threads.
 
 ## Per-stage benchmarks
 

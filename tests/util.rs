@@ -98,3 +98,8 @@ pub fn corpus_dirs(dir: &Path) -> Vec<PathBuf> {
     dirs.sort();
     dirs
 }
+
+/// Returns true when running in CI (the `CI` variable is set and not empty).
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|value| !value.is_empty())
+}

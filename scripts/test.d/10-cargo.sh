@@ -5,8 +5,7 @@ set -euo pipefail
 cd "$PCAP_MINER_ROOT"
 
 # The shared corpus must be there in CI; the corpus test fails without it when CI is set.
-export CI="${CI:-}"
-export PCAP_MINER_SHARED_CORPUS="$PCAP_MINER_SHARED/corpus"
+export PCAP_MINER_SHARED_CORPUS="${PCAP_MINER_SHARED_CORPUS:-$PCAP_MINER_SHARED/corpus}"
 # The verify step runs the tests that need tshark; they take minutes.
 export PCAP_MINER_SKIP_TSHARK=1
 

@@ -10,8 +10,7 @@ apt_install tshark
 log "$(tshark --version 2>/dev/null | head -n 1)"
 
 # The shared corpus must be there in CI; its tests fail without it when CI is set.
-export CI="${CI:-}"
-export PCAP_MINER_SHARED_CORPUS="$PCAP_MINER_SHARED/corpus"
+export PCAP_MINER_SHARED_CORPUS="${PCAP_MINER_SHARED_CORPUS:-$PCAP_MINER_SHARED/corpus}"
 # Tests that need tshark fail instead of skipping.
 export PCAP_MINER_REQUIRE_TSHARK=1
 

@@ -44,6 +44,12 @@ pub enum ConfigError {
     MaxResults { value: String },
     #[error("invalid max_pcap_size {value:?}: expected a number of bytes")]
     MaxPcapSize { value: String },
+    #[error("{}: {source}", path.display())]
+    InFile {
+        path: PathBuf,
+        #[source]
+        source: Box<ConfigError>,
+    },
     #[error("ignore list {path}: {message}")]
     IgnoreList { path: PathBuf, message: String },
 }
@@ -95,13 +101,14 @@ impl Config {
             return Ok(config);
         };
         if let Some(value) = section.get("vm_ip_range") {
-            config.vm_networks = parse_vm_ip_range(value)?;
+            config.vm_networks = parse_vm_ip_range(value).map_err(|error| in_file(path, error))?;
         }
         if let Some(value) = section.get("max_results") {
-            config.max_results = parse_max_results(value)?;
+            config.max_results = parse_max_results(value).map_err(|error| in_file(path, error))?;
         }
         if let Some(value) = section.get("max_pcap_size") {
-            config.max_pcap_size = parse_max_pcap_size(value)?;
+            config.max_pcap_size =
+                parse_max_pcap_size(value).map_err(|error| in_file(path, error))?;
         }
         if let Some(value) = section.get("ignore_list").filter(|v| !v.is_empty()) {
             let base = path.parent().unwrap_or(Path::new("."));
@@ -126,6 +133,14 @@ impl Config {
             }
         }
         dropped
+    }
+}
+
+/// Names the INI file a bad value came from.
+fn in_file(path: &Path, error: ConfigError) -> ConfigError {
+    ConfigError::InFile {
+        path: path.to_path_buf(),
+        source: Box::new(error),
     }
 }
 

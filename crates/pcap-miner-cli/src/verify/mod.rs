@@ -48,7 +48,7 @@ pub struct VerifyArgs {
     /// Capture file (pcap or pcapng).
     capture: PathBuf,
 
-    /// NSS key log file: tshark and pcap-miner decrypt TLS with it [default with --reference:
+    /// Key log (NSS format or DRAKVUF tlsmon.log): tshark and pcap-miner decrypt TLS with it [default with --reference:
     /// DIR/keylog.txt when it exists].
     #[arg(long, value_name = "FILE")]
     keylog: Option<PathBuf>,
