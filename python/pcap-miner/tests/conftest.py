@@ -30,11 +30,12 @@ def read_expected(folder: Path) -> dict[str, list[str]]:
 
 
 def config_for(folder: Path) -> pcap_miner.Config:
-    """Return the default configuration with the folder's key log (keylog.txt or tlsmon.log), if any."""
+    """Return the configuration expected.json was written for: no value limit, and the
+    folder's key log (keylog.txt or tlsmon.log), if any."""
     for name in ("keylog.txt", "tlsmon.log"):
         if (folder / name).is_file():
-            return pcap_miner.Config(keylog=folder / name)
-    return pcap_miner.Config()
+            return pcap_miner.Config(max_results=-1, keylog=folder / name)
+    return pcap_miner.Config(max_results=-1)
 
 
 def dns_query_pcap(names: list[str]) -> bytes:

@@ -341,7 +341,8 @@ def test_gil_released_while_mining() -> None:
 
 
 def test_parallel_threads_give_same_reports() -> None:
-    folders = corpus_dirs() * 4
+    # Damaged captures raise; their reports are checked in test_corpus_capture_matches_expected.
+    folders = [folder for folder in corpus_dirs() if not (folder / "damaged.txt").exists()] * 4
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         reports = list(pool.map(lambda folder: pcap_miner.mine_path(capture_in(folder), config_for(folder)), folders))
