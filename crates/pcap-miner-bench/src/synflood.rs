@@ -1,5 +1,5 @@
 //! Writes a classic pcap of a SYN flood: one SYN from each of N client
-//! endpoints to one server, none ever answered or closed, so every connection
+//! endpoints to one server, none ever acknowledged or closed, so every connection
 //! stays open to the end. An HTTP request on a normal connection comes first
 //! and a DNS query last, to show that mining goes on through the flood.
 //!
@@ -140,7 +140,7 @@ fn udp_frame(
     frame
 }
 
-/// A standard query with one question of type A, class IN.
+/// Builds a standard query with one question of type A, class IN.
 fn dns_query(name: &[u8]) -> Vec<u8> {
     let mut message = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
     message.extend_from_slice(name);

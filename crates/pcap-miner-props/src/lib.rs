@@ -3,7 +3,7 @@
 //!
 //! The fuzz targets in `fuzz/` call these functions, and the regression test
 //! replays every input kept under `corpus/fuzz-regressions/<property>/`.
-//! Besides "no panic, no hang", each checks that an answer does not depend on
+//! Besides "no panic, no hang", each checks that a result does not depend on
 //! how the input is cut up or ordered.
 
 use std::io::Read;
@@ -83,7 +83,7 @@ pub fn capture_reader(data: &[u8]) {
     assert_eq!(whole, chunked, "whole and chunked reads differ");
 }
 
-/// Decoding any frame of any supported link type never panics.
+/// Decodes any frame as each supported link type; the fuzzer reports a panic.
 pub fn decode(data: &[u8]) {
     const LINK_TYPES: [u32; 14] = [
         linktype::ETHERNET,
@@ -136,7 +136,7 @@ fn segments_from(data: &[u8]) -> (Vec<u8>, Vec<(usize, usize)>) {
     (stream, segments)
 }
 
-/// The reassembler delivers each byte as first received, whatever the order and overlap.
+/// Checks that the reassembler delivers each byte as first received, whatever the order and overlap.
 pub fn reassembly(data: &[u8]) {
     let (stream, segments) = segments_from(data);
     let isn = u32::MAX - 100;
@@ -166,7 +166,7 @@ pub fn reassembly(data: &[u8]) {
     assert_eq!(out, model, "reassembled stream differs from the model");
 }
 
-/// A request head parses the same way from every longer prefix, and no shorter prefix completes it.
+/// Checks that a request head parses the same way from every longer prefix, and that no shorter prefix completes it.
 pub fn http_head(data: &[u8]) {
     let server = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 8080);
     for at_end in [false, true] {
@@ -208,7 +208,7 @@ fn join(chunks: impl Iterator<Item = impl AsRef<[u8]>>) -> Result<Option<Vec<Vec
     Ok(None)
 }
 
-/// The ClientHello joiner gives the same names fed whole or byte by byte.
+/// Checks that the ClientHello joiner returns the same names fed whole or byte by byte.
 pub fn tls_client_hello(data: &[u8]) {
     let _ = tls::parse_client_hello(data);
     let _ = tls::starts_client_hello(data);
@@ -217,7 +217,7 @@ pub fn tls_client_hello(data: &[u8]) {
     assert_eq!(whole, bytes, "whole and byte-by-byte joins differ");
 }
 
-/// DNS names never fail to print, and TCP framing does not depend on how the stream is cut.
+/// Checks that DNS names print as escaped ASCII and that TCP framing does not depend on how the stream is cut.
 pub fn dns_message(data: &[u8]) {
     if let Ok(message) = DnsMessageSlice::from_slice(data) {
         for question in message.questions().flatten() {

@@ -97,7 +97,7 @@ impl MineStats {
     }
 }
 
-/// What a mining run found.
+/// Result of a mining run.
 #[derive(Debug, Clone)]
 pub struct MineReport {
     /// Indicator values after the ignore list and `max_results`.
@@ -107,7 +107,7 @@ pub struct MineReport {
     pub dropped: Vec<DroppedKind>,
 }
 
-/// What a mining run found before damage stopped it.
+/// Result of a mining run that damage stopped, with the error.
 #[derive(Debug)]
 pub struct PartialReport {
     /// Everything mined from the packets before the damage.
@@ -116,7 +116,7 @@ pub struct PartialReport {
 }
 
 /// The result of mining a capture: the report, and the error that stopped
-/// reading early, if any. The report then holds what came before the damage.
+/// reading early, if any. The report then contains what came before the damage.
 pub type MineResult = Result<MineReport, Box<PartialReport>>;
 
 /// Mines the capture file at `path`.

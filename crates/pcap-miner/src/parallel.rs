@@ -4,7 +4,7 @@
 //! and UDP datagram to a worker chosen by a symmetric hash of its two
 //! endpoints, so both directions of a connection meet on the same worker.
 //! Workers track connections and run the application parsers. Every
-//! connection sees its packets in capture order on its worker, so the merged
+//! connection's packets reach its worker in capture order, so the merged
 //! result equals that of one thread.
 //!
 //! NOTE: each worker gets an equal share of the memory limits. When traffic
@@ -95,7 +95,7 @@ impl Batch {
     }
 }
 
-/// What one worker found.
+/// Result of one worker.
 struct ShardResult {
     indicators: IndicatorSets,
     flows: FlowStats,

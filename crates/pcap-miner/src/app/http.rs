@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 /// Headers httparse is given room for; a request with more goes to the lenient parser.
 pub const HTTPARSE_MAX_HEADERS: usize = 100;
 
-/// How the body after a request head is framed (RFC 9112 section 6).
+/// Framing of the body after a request head (RFC 9112 section 6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyFraming {
     None,
@@ -47,7 +47,7 @@ pub enum HeadStatus<'a> {
 /// Parses a request head at the start of `data`.
 ///
 /// With `at_end` set no more bytes will come (a UDP datagram, or a stream cut
-/// by a gap), so a head without its blank line is taken as it stands.
+/// by a gap), so a head without its blank line is parsed as it is.
 pub fn parse_request_head(data: &[u8], at_end: bool) -> HeadStatus<'_> {
     if !starts_like_request(data) || is_http2_preface(data) {
         return HeadStatus::NotHttp;
@@ -82,8 +82,8 @@ pub fn parse_request_head(data: &[u8], at_end: bool) -> HeadStatus<'_> {
     parse_lenient(data, at_end)
 }
 
-/// The HTTP/2 connection preface (RFC 9113 section 3.4) looks like a request
-/// line but starts HTTP/2 frames, which are not reported.
+/// Returns true for the HTTP/2 connection preface (RFC 9113 section 3.4). It looks
+/// like a request line but starts HTTP/2 frames, which are not reported.
 pub fn is_http2_preface(data: &[u8]) -> bool {
     const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
     let len = data.len().min(PREFACE.len());
@@ -146,7 +146,7 @@ fn next_line(data: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((line, &data[end + 1..]))
 }
 
-/// A header line: a token, optional blanks, then a colon.
+/// Splits a header line (a token, optional blanks, then a colon) into name and value.
 fn split_header_line(line: &[u8]) -> Option<(&[u8], &[u8])> {
     let name_len = line.iter().take_while(|&&b| is_token(b)).count();
     if name_len == 0 {
@@ -244,7 +244,7 @@ fn cut_request_line(data: &[u8]) -> HeadStatus<'_> {
     }
 }
 
-/// A non-empty prefix of `HTTP/d.d`.
+/// Returns true for a non-empty prefix of `HTTP/d.d`.
 fn is_http_version_prefix(text: &[u8]) -> bool {
     const PATTERN: &[u8] = b"HTTP/0.0";
     !text.is_empty()
@@ -279,7 +279,7 @@ fn parse_lenient(data: &[u8], at_end: bool) -> HeadStatus<'_> {
             if !has_version && header_lines == 0 && !could_start_header_line(rest) {
                 return HeadStatus::NotHttp;
             }
-            // The head has not ended; take it as it stands only when nothing more comes.
+            // The head has not ended. Parse it as it is only when nothing more comes.
             if !at_end && data.len() <= super::MAX_HEAD_LEN {
                 return HeadStatus::Incomplete;
             }

@@ -23,9 +23,9 @@ use crate::flow::{ConnectionEnds, StreamHandler};
 /// Limits of the stream parsers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamLimits {
-    /// Bytes of one HTTP request head kept while it spans segments; a longer head is read as it stands.
+    /// Bytes of one HTTP request head kept while it spans segments; a longer head is parsed as it is.
     pub max_head_len: usize,
-    /// Bytes of request heads kept across all streams; past it, a head is read as it stands.
+    /// Bytes of request heads kept across all streams; past this total, a head is parsed as it is.
     pub max_total_head_bytes: usize,
 }
 
@@ -38,7 +38,7 @@ impl Default for StreamLimits {
     }
 }
 
-/// Where the parser stands in the client stream.
+/// Parser state in the client stream.
 #[derive(Debug)]
 enum Mode {
     /// A message may begin here.
@@ -326,7 +326,7 @@ impl ClientStream {
             HeadStatus::Incomplete => {
                 let room = self.head_room(findings, 0);
                 if data.len() > room {
-                    // No room to wait for the rest: read the head as it stands.
+                    // No room to wait for the rest, so the head is parsed as it is.
                     findings.heads_cut += 1;
                     let body = self.take_cut_head(findings, &data[..room]);
                     self.start_head_tail(body);
@@ -647,7 +647,7 @@ mod limit_tests {
             b"POST /up HTTP/1.1\r\nHost: real.example\r\nContent-Length: 34\r\nX-Pad: ",
         );
         one.data(&mut findings, &[b'a'; 100]);
-        // A later segment starts like a request inside the head, and the body holds one.
+        // A later segment starts like a request inside the head, and the body contains one.
         one.data(&mut findings, b"b\r\nHost: spoofed.example\r\n\r\n");
         one.data(&mut findings, b"GET /in-body HTTP/1.1\r\nHost: x\r\n\r\n");
         one.data(
@@ -690,7 +690,7 @@ mod limit_tests {
             b"GET /first HTTP/1.1\r\nX-Pad: 0123456789012345678901234567890123456789\r\n",
         );
         assert_eq!(findings.buffered_head_bytes, 70);
-        // Only 30 bytes of the total are left, so the second head is read as it stands.
+        // Only 30 bytes of the total are left, so the second head is parsed as it is.
         second.data(
             &mut findings,
             b"GET /second HTTP/1.1\r\nX-Pad: 01234567890123456789\r\nHost: two\r\n",

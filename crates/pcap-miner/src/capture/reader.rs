@@ -285,8 +285,8 @@ impl<'r> CaptureReader<'r> {
 
     /// Reads the next packet; `Ok(None)` at the end of the capture.
     ///
-    /// After damage in the middle of the file the error says whether reading
-    /// resumed; once [`is_finished`](Self::is_finished) returns true, later calls return `Ok(None)`.
+    /// After damage in the middle of the file the error records whether reading
+    /// resumed. once [`is_finished`](Self::is_finished) returns true, later calls return `Ok(None)`.
     pub fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
         if self.finished {
             return Ok(None);
@@ -586,7 +586,7 @@ impl<'r> CaptureReader<'r> {
     }
 }
 
-/// Updates reader state from one block and says whether it is a packet.
+/// Updates reader state from one block and returns whether it is a packet.
 fn classify(
     state: &mut State,
     record_len: usize,

@@ -20,7 +20,7 @@ pub(crate) struct Plausibility {
     pub interfaces: usize,
 }
 
-/// What a scan of the buffer found.
+/// Result of scanning the buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Scan {
     /// A plausible record starts at this offset.
@@ -33,7 +33,7 @@ pub(crate) enum Scan {
 const MAX_TIME_JUMP_SECONDS: u32 = 7 * 24 * 3600;
 
 /// Largest record a resynchronising scan accepts as a candidate. Real frames
-/// stay far below it; a bound keeps every confirmation within a short
+/// stay far below it. The bound keeps every confirmation within a short
 /// look-ahead, so a scan through crafted filler stays linear in its length.
 pub(crate) const MAX_CANDIDATE_LEN: u32 = 256 * 1024;
 
@@ -171,7 +171,7 @@ mod tests {
     }
 
     #[test]
-    fn scan_pcap_last_record_confirmed_by_end_of_input() {
+    fn scan_pcap_end_confirms_last_record() {
         let mut data = vec![0xff; 5];
         data.extend(record(1_000_001, b"abcdef"));
         assert_eq!(scan_pcap(&data, 0, true, &facts()), Scan::Found(5));

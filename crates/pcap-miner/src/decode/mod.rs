@@ -98,12 +98,12 @@ pub struct Decoder {
     frame_cut: bool,
 }
 
-/// Where a frame's decoding stands between layers.
+/// Next layer to decode in a frame.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Layer<'a> {
     Ethernet(&'a [u8]),
     EtherType(u16, &'a [u8]),
-    /// IPv4 or IPv6, told apart by the version nibble.
+    /// IPv4 or IPv6, distinguished by the version nibble.
     Ip(&'a [u8]),
     Ppp(&'a [u8]),
     Llc(&'a [u8]),

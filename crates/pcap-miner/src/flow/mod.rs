@@ -1,9 +1,9 @@
 //! TCP connections: which side is the client, and the client's byte stream.
 //!
-//! The client is the side that sent the first SYN without ACK; failing that,
-//! the receiver of the first SYN-ACK; failing that (the capture started
-//! mid-connection), the side with the higher port, and with equal ports the
-//! source of the first packet seen. Only the client-to-server direction is
+//! The client is the side that sent the first SYN without ACK. Failing that,
+//! it is the receiver of the first SYN-ACK. When neither was captured (the
+//! capture started mid-connection), it is the side with the higher port, and
+//! with equal ports the source of the first packet seen. Only the client-to-server direction is
 //! reassembled, because every indicator is read from what the client sends.
 
 mod reassembly;
@@ -17,7 +17,7 @@ use crate::decode::{TcpFlags, TcpSegment};
 
 /// Receives the client-to-server byte stream of one connection.
 pub trait StreamHandler {
-    /// Where the handler writes what it finds.
+    /// Output of the handler: where it writes what it finds.
     type Context;
 
     /// Creates the handler of a connection from `client` to `server`.
@@ -96,7 +96,7 @@ pub struct FlowStats {
     pub out_of_window_segments: u64,
 }
 
-/// How the client was decided; a later, stronger clue may overrule a weaker one.
+/// Evidence the client was decided by. A later, stronger clue may overrule a weaker one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Decision {
     Ports,
@@ -111,7 +111,7 @@ struct Connection<H> {
     client_isn: Option<u32>,
     ended: bool,
     stream: Reassembler,
-    /// Server-to-client stream, made only when the handler asks for it.
+    /// Server-to-client stream, created only when the handler requests it.
     server_stream: Option<Box<Reassembler>>,
     handler: H,
     first_packet: u64,
@@ -148,7 +148,7 @@ fn key_of(a: SocketAddr, b: SocketAddr) -> ConnectionKey {
 pub struct FlowTable<H: StreamHandler> {
     /// Boxed, so the table's rehashes after evictions move pointers, not whole connections.
     connections: HashMap<ConnectionKey, Box<Connection<H>>, foldhash::fast::RandomState>,
-    /// Segments seen so far; a connection's last value tells how recently it was active.
+    /// Segments seen so far. A connection stores the value at its last segment, which shows how recently it was active.
     activity: u64,
     total_pending: usize,
     limits: FlowLimits,
@@ -302,7 +302,7 @@ impl<H: StreamHandler> FlowTable<H> {
     }
 }
 
-/// Returns the out-of-order bytes a connection holds in both directions.
+/// Returns the out-of-order bytes a connection buffers in both directions.
 fn held_bytes<H: StreamHandler>(connection: &Connection<H>) -> usize {
     connection.stream.pending_bytes()
         + connection
@@ -362,7 +362,7 @@ fn update_roles<H: StreamHandler>(connection: &mut Connection<H>, segment: &TcpS
     }
 }
 
-/// A SYN from the client on an ended connection, or far outside its sequence space, opens a new one.
+/// Returns true when a SYN from the client opens a new connection: the old one ended, or the SYN is far outside its sequence space.
 fn starts_new_connection<H: StreamHandler>(
     connection: &Connection<H>,
     segment: &TcpSegment<'_>,

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-/// What the reassembler hands to the stream's consumer, in stream order.
+/// Event the reassembler passes to the stream's consumer, in stream order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamEvent<'a> {
     /// Contiguous bytes; each event starts where a segment started.
