@@ -84,6 +84,7 @@ impl Findings {
         Findings {
             key_log,
             stream_limits,
+            quic: quic::QuicInitials::with_max_connections(stream_limits.max_quic_connections),
             ..Findings::default()
         }
     }
@@ -91,6 +92,11 @@ impl Findings {
     /// Adds one finding.
     pub fn push(&mut self, finding: Finding) {
         self.items.push(finding);
+    }
+
+    /// Tells whether nothing was found since the last [`drain`](Self::drain).
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
     }
 
     /// Removes and returns everything found so far.

@@ -24,7 +24,7 @@ use super::tls_decrypt::{
     hkdf_expand_label, hkdf_extract_sha256, sequence_nonce, Aead, Bulk, Hash,
 };
 
-/// Connections tracked at once; past this the oldest is dropped.
+/// Default number of connections tracked at once; past the limit the oldest is dropped.
 pub const MAX_CONNECTIONS: usize = 4096;
 
 /// CRYPTO stream bytes kept per connection: a ClientHello of the largest size read over TCP.
@@ -121,7 +121,7 @@ pub struct QuicStats {
     pub client_hellos: u64,
     /// Joined CRYPTO data that did not hold a readable ClientHello.
     pub malformed_client_hellos: u64,
-    /// Connections dropped before their ClientHello was complete, to stay within [`MAX_CONNECTIONS`].
+    /// Connections dropped before their ClientHello was complete, to stay within the connection limit.
     pub evicted_connections: u64,
 }
 
@@ -480,12 +480,19 @@ struct Connection {
 type ConnectionKey = (SocketAddr, SocketAddr);
 
 /// Client Initial packets being joined into ClientHellos, across datagrams.
-#[derive(Default)]
 pub struct QuicInitials {
     connections: HashMap<ConnectionKey, Connection>,
     /// Keys in the order their connections were created, for eviction.
     order: VecDeque<ConnectionKey>,
+    /// Connections tracked at once.
+    max_connections: usize,
     pub stats: QuicStats,
+}
+
+impl Default for QuicInitials {
+    fn default() -> Self {
+        QuicInitials::with_max_connections(MAX_CONNECTIONS)
+    }
 }
 
 impl std::fmt::Debug for QuicInitials {
@@ -499,6 +506,16 @@ impl std::fmt::Debug for QuicInitials {
 }
 
 impl QuicInitials {
+    /// Creates an empty table that tracks at most `max_connections` connections.
+    pub fn with_max_connections(max_connections: usize) -> Self {
+        QuicInitials {
+            connections: HashMap::default(),
+            order: VecDeque::new(),
+            max_connections: max_connections.max(1),
+            stats: QuicStats::default(),
+        }
+    }
+
     /// Reads the long header packets of one UDP datagram; returns the server
     /// names of every ClientHello this datagram completes.
     pub fn datagram(
@@ -601,14 +618,14 @@ impl QuicInitials {
     }
 
     // NOTE: eviction is first in, first out: a sender that opens more than
-    // MAX_CONNECTIONS connections between two Initials of one ClientHello
+    // `max_connections` connections between two Initials of one ClientHello
     // evicts it, and that server name is lost.
     fn insert(&mut self, key: ConnectionKey, connection: Connection) {
         if self.connections.insert(key, connection).is_some() {
             return;
         }
         self.order.push_back(key);
-        while self.connections.len() > MAX_CONNECTIONS {
+        while self.connections.len() > self.max_connections {
             let Some(oldest) = self.order.pop_front() else {
                 return;
             };

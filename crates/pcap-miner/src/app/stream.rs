@@ -27,6 +27,8 @@ pub struct StreamLimits {
     pub max_head_len: usize,
     /// Bytes of request heads kept across all streams; past this total, a head is parsed as it is.
     pub max_total_head_bytes: usize,
+    /// QUIC connections whose ClientHello is being joined from Initial packets; past this the oldest is dropped.
+    pub max_quic_connections: usize,
 }
 
 impl Default for StreamLimits {
@@ -34,6 +36,7 @@ impl Default for StreamLimits {
         StreamLimits {
             max_head_len: MAX_HEAD_LEN,
             max_total_head_bytes: 32 << 20,
+            max_quic_connections: super::quic::MAX_CONNECTIONS,
         }
     }
 }
@@ -623,6 +626,7 @@ mod limit_tests {
             StreamLimits {
                 max_head_len: 64,
                 max_total_head_bytes: 1 << 20,
+                ..StreamLimits::default()
             },
         );
         let mut one = stream();
@@ -639,6 +643,7 @@ mod limit_tests {
         let limits = StreamLimits {
             max_head_len: 64,
             max_total_head_bytes: 1 << 20,
+            ..StreamLimits::default()
         };
         let mut findings = Findings::new(None, limits);
         let mut one = stream();
@@ -681,6 +686,7 @@ mod limit_tests {
         let limits = StreamLimits {
             max_head_len: 1 << 10,
             max_total_head_bytes: 100,
+            ..StreamLimits::default()
         };
         let mut findings = Findings::new(None, limits);
         let mut first = stream();

@@ -361,12 +361,11 @@ fn malformed_crypto_stream_counted() {
     assert_eq!(initials.stats.malformed_client_hellos, 1);
 }
 
-#[test]
-fn connection_table_bounded() {
-    let mut initials = QuicInitials::default();
+/// Opens `count` connections whose ClientHellos stay incomplete.
+fn open_incomplete(initials: &mut QuicInitials, count: usize) {
     let server = address("192.0.2.1:443");
     let hello = client_hello_message();
-    for index in 0..MAX_CONNECTIONS + 3 {
+    for index in 0..count {
         let dcid = (index as u64).to_be_bytes().to_vec();
         let keys = InitialKeys::client(QuicVersion::V1, &dcid).unwrap();
         // Only the first part of the hello: every connection stays incomplete.
@@ -380,9 +379,24 @@ fn connection_table_bounded() {
         let client = SocketAddr::new(address("10.0.0.2:1").ip(), 1024 + index as u16);
         initials.datagram(client, server, &packet);
     }
+}
+
+#[test]
+fn connection_table_bounded() {
+    let mut initials = QuicInitials::default();
+    open_incomplete(&mut initials, MAX_CONNECTIONS + 3);
 
     assert_eq!(initials.connections.len(), MAX_CONNECTIONS);
     assert_eq!(initials.stats.evicted_connections, 3);
+}
+
+#[test]
+fn connection_table_custom_limit() {
+    let mut initials = QuicInitials::with_max_connections(10);
+    open_incomplete(&mut initials, 14);
+
+    assert_eq!(initials.connections.len(), 10);
+    assert_eq!(initials.stats.evicted_connections, 4);
 }
 
 #[test]
