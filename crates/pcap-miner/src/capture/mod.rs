@@ -3,9 +3,11 @@
 //! The reader hands out one [`Packet`] at a time, borrowing the frame bytes
 //! from its buffer, so memory stays bounded by the largest record.
 
+mod chunks;
 mod reader;
 mod resync;
 
+pub(crate) use chunks::{Chunk, Framed, FramedPacket, Framer, MoreBytes};
 pub use reader::{
     CaptureError, CaptureErrorKind, CaptureFormat, CaptureReader, Packet, Recovery, MAX_RECORD_LEN,
 };

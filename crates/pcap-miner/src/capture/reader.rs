@@ -19,12 +19,17 @@ const INITIAL_BUFFER_LEN: usize = 1 << 20;
 /// declared length means the file is damaged.
 pub const MAX_RECORD_LEN: usize = 16 << 20;
 
+/// Largest read buffer. pcap-parser requests room beyond the record it
+/// parses, so a buffer of exactly [`MAX_RECORD_LEN`] bytes does not always
+/// hold a record of that length.
+const MAX_BUFFER_LEN: usize = 2 * MAX_RECORD_LEN;
+
 /// A pcap record may always declare this many bytes, whatever snap length the
 /// header gives (writers are known to put 0 or a small value there).
-const LEGACY_MIN_CAPLEN_LIMIT: u32 = 256 * 1024;
+pub(super) const LEGACY_MIN_CAPLEN_LIMIT: u32 = 256 * 1024;
 
 /// Bytes of a pcap record header.
-const LEGACY_RECORD_HEADER_LEN: usize = 16;
+pub(super) const LEGACY_RECORD_HEADER_LEN: usize = 16;
 
 /// One captured frame, borrowed from the reader's buffer.
 #[derive(Debug, Clone, Copy)]
@@ -149,7 +154,7 @@ pub enum CaptureErrorKind {
 
 /// Per-interface facts of a pcapng section.
 #[derive(Debug, Clone, Copy)]
-struct Interface {
+pub(super) struct Interface {
     link_type: u32,
     /// Timestamp units per second.
     ts_units_per_second: u64,
@@ -157,25 +162,25 @@ struct Interface {
 }
 
 /// Reader state that block handling updates while pcap-parser's buffer is borrowed.
-#[derive(Debug, Default)]
-struct State {
-    legacy_link_type: u32,
-    legacy_nanosecond: bool,
+#[derive(Debug, Clone, Default)]
+pub(super) struct State {
+    pub(super) legacy_link_type: u32,
+    pub(super) legacy_nanosecond: bool,
     /// Byte order of the pcap file or of the current pcapng section.
-    big_endian: bool,
+    pub(super) big_endian: bool,
     /// Largest caplen a pcap record may declare: the snap length, at least 256 KiB.
-    max_caplen: u32,
+    pub(super) max_caplen: u32,
     /// Seconds of the last packet read from a pcap file.
-    last_seconds: Option<u32>,
-    interfaces: Vec<Interface>,
+    pub(super) last_seconds: Option<u32>,
+    pub(super) interfaces: Vec<Interface>,
     /// Packets returned so far.
-    packets: u64,
+    pub(super) packets: u64,
     /// Packet blocks skipped because they name an interface the section does not describe.
-    orphan_packets: u64,
+    pub(super) orphan_packets: u64,
 }
 
 /// Kind of one record, with the offsets a packet needs.
-enum Record {
+pub(super) enum Record {
     Packet {
         record_len: usize,
         data_start: usize,
@@ -199,6 +204,8 @@ pub struct CaptureReader<'r> {
     buffer_len: usize,
     io_error: Arc<Mutex<Option<io::Error>>>,
     finished: bool,
+    /// Capture offset of the first byte pcap-parser reads, minus the bytes of a replayed header.
+    offset_base: u64,
 }
 
 impl<'r> CaptureReader<'r> {
@@ -206,13 +213,14 @@ impl<'r> CaptureReader<'r> {
     pub fn new<R: Read + Send + 'r>(input: R) -> Result<Self, CaptureError> {
         let io_error = Arc::new(Mutex::new(None));
         let mut input = input;
-        // Keep the first bytes to name them if the format is not recognised.
-        let mut magic = [0u8; 4];
-        let mut magic_len = 0;
-        while magic_len < magic.len() {
-            match input.read(&mut magic[magic_len..]) {
+        // Keep the first bytes: they name the format, the length of a pcapng
+        // section header block, and themselves if the format is unknown.
+        let mut head = [0u8; 12];
+        let mut head_len = 0;
+        while head_len < head.len() {
+            match input.read(&mut head[head_len..]) {
                 Ok(0) => break,
-                Ok(read) => magic_len += read,
+                Ok(read) => head_len += read,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 Err(error) => {
                     return Err(CaptureError {
@@ -224,21 +232,41 @@ impl<'r> CaptureReader<'r> {
                 }
             }
         }
-        let magic = &magic[..magic_len];
+        let head = &head[..head_len];
+        let magic = &head[..head_len.min(4)];
+
+        // pcap-parser checks the first section header block in its first
+        // buffer, so that buffer must hold the whole block.
+        let first_block_len = section_header_len(head).unwrap_or(0);
+        if first_block_len > MAX_RECORD_LEN as u64 {
+            return Err(CaptureError {
+                packet: 1,
+                offset: 0,
+                kind: CaptureErrorKind::RecordTooLong {
+                    declared: first_block_len,
+                    limit: MAX_RECORD_LEN,
+                },
+                recovery: Recovery::Stopped,
+            });
+        }
+        let buffer_len = (first_block_len as usize + 1)
+            .next_power_of_two()
+            .clamp(INITIAL_BUFFER_LEN, MAX_BUFFER_LEN);
+
         let filling = FillingReader {
-            inner: io::Cursor::new(magic.to_vec()).chain(input),
+            inner: io::Cursor::new(head.to_vec()).chain(input),
             error: Arc::clone(&io_error),
         };
-        let inner = match pcap_parser::create_reader(INITIAL_BUFFER_LEN, filling) {
+        let inner = match pcap_parser::create_reader(buffer_len, filling) {
             Ok(inner) => inner,
             Err(error) => {
                 let kind = match error {
                     PcapError::Eof => CaptureErrorKind::Empty,
                     PcapError::ReadError => CaptureErrorKind::Io(take_io_error(&io_error)),
                     _ if magic.is_empty() => CaptureErrorKind::Empty,
-                    _ if is_capture_magic(magic) => CaptureErrorKind::Truncated {
-                        present: magic.len(),
-                    },
+                    _ if is_capture_magic(magic) => {
+                        CaptureErrorKind::Truncated { present: head_len }
+                    }
                     _ => CaptureErrorKind::NotACapture {
                         magic: hex_prefix(magic),
                     },
@@ -262,10 +290,46 @@ impl<'r> CaptureReader<'r> {
             format,
             state: State::default(),
             pending_consume: 0,
-            buffer_len: INITIAL_BUFFER_LEN,
+            buffer_len,
             io_error,
             finished: false,
+            offset_base: 0,
         })
+    }
+
+    /// Goes on reading a capture at byte `offset`, where `rest` starts, in the
+    /// state another reader had there. `header` is the file header (pcap) or
+    /// the current section header block (pcapng), which is read again first.
+    pub(super) fn resume<R: Read + Send + 'r>(
+        header: Vec<u8>,
+        rest: R,
+        state: State,
+        offset: u64,
+    ) -> Result<Self, CaptureError> {
+        let header_len = header.len() as u64;
+        let mut reader = CaptureReader::new(io::Cursor::new(header).chain(rest))?;
+        // The header record sets the byte order and, for pcapng, empties the
+        // interface list; the saved state then replaces what it set.
+        loop {
+            let step = match reader.inner.next() {
+                Ok((record_len, _)) => Ok(record_len),
+                Err(error) => Err(owned_error(error)),
+            };
+            match step {
+                Ok(record_len) => {
+                    reader.inner.consume_noshift(record_len);
+                    break;
+                }
+                Err(error) => match reader.recover(error) {
+                    Ok(true) => continue,
+                    Ok(false) => break,
+                    Err(error) => return Err(error),
+                },
+            }
+        }
+        reader.state = state;
+        reader.offset_base = offset.saturating_sub(header_len);
+        Ok(reader)
     }
 
     /// Returns the detected file format.
@@ -275,7 +339,12 @@ impl<'r> CaptureReader<'r> {
 
     /// Returns the byte offset of the next record, which is the number of bytes read when the input is exhausted.
     pub fn offset(&self) -> u64 {
-        (self.inner.consumed() + self.pending_consume) as u64
+        self.offset_base + (self.inner.consumed() + self.pending_consume) as u64
+    }
+
+    /// Returns the capture offset of the next byte pcap-parser hands out.
+    fn position(&self) -> u64 {
+        self.offset_base + self.inner.consumed() as u64
     }
 
     /// Returns the number of packet blocks skipped because their interface was never described.
@@ -326,7 +395,7 @@ impl<'r> CaptureReader<'r> {
                     timestamp_ns,
                     original_len,
                 } => {
-                    let offset = self.inner.consumed() as u64;
+                    let offset = self.position();
                     self.pending_consume = record_len;
                     self.state.packets += 1;
                     let data = self
@@ -393,14 +462,14 @@ impl<'r> CaptureReader<'r> {
 
     fn grow(&mut self) -> Result<bool, CaptureError> {
         let declared = self.declared_record_len();
-        if self.buffer_len >= MAX_RECORD_LEN || declared > MAX_RECORD_LEN as u64 {
+        if self.buffer_len >= MAX_BUFFER_LEN || declared > MAX_RECORD_LEN as u64 {
             return Err(self.damaged(CaptureErrorKind::RecordTooLong {
                 declared,
                 limit: MAX_RECORD_LEN,
             }));
         }
-        let wanted = (declared as usize).max(self.buffer_len * 2);
-        self.buffer_len = wanted.next_power_of_two().min(MAX_RECORD_LEN);
+        let wanted = (declared as usize + 1).max(self.buffer_len * 2);
+        self.buffer_len = wanted.next_power_of_two().min(MAX_BUFFER_LEN);
         self.inner.grow(self.buffer_len);
         self.refill_after_grow()
     }
@@ -443,7 +512,7 @@ impl<'r> CaptureReader<'r> {
         self.finished = true;
         CaptureError {
             packet: self.state.packets + 1,
-            offset: self.inner.consumed() as u64,
+            offset: self.position(),
             kind,
             recovery: Recovery::Stopped,
         }
@@ -457,7 +526,7 @@ impl<'r> CaptureReader<'r> {
     /// Locates damage, then moves to the next plausible record so reading can go on.
     fn damaged(&mut self, kind: CaptureErrorKind) -> CaptureError {
         let packet = self.state.packets + 1;
-        let offset = self.inner.consumed() as u64;
+        let offset = self.position();
         let recovery = self.resynchronise();
         if !matches!(recovery, Recovery::Resumed { .. }) {
             self.finished = true;
@@ -476,7 +545,7 @@ impl<'r> CaptureReader<'r> {
         let present = self.inner.data().len();
         let declared = self.declared_record_len();
         let packet = self.state.packets + 1;
-        let offset = self.inner.consumed() as u64;
+        let offset = self.position();
         let recovery = self.resynchronise();
         let kind = match recovery {
             Recovery::Resumed { .. } if declared > present as u64 => {
@@ -587,7 +656,7 @@ impl<'r> CaptureReader<'r> {
 }
 
 /// Updates reader state from one block and returns whether it is a packet.
-fn classify(
+pub(super) fn classify(
     state: &mut State,
     record_len: usize,
     block: PcapBlockOwned<'_>,
@@ -729,6 +798,20 @@ fn owned_error(error: PcapError<&[u8]>) -> PcapError<Vec<u8>> {
             PcapError::OwnedNomError(Vec::new(), kind)
         }
     }
+}
+
+/// Reads the total length of the pcapng section header block that `head` starts, in its byte order.
+fn section_header_len(head: &[u8]) -> Option<u64> {
+    if head.get(..4)? != [0x0a, 0x0d, 0x0d, 0x0a] {
+        return None;
+    }
+    let length: [u8; 4] = head.get(4..8)?.try_into().ok()?;
+    let length = match head.get(8..12)? {
+        [0x4d, 0x3c, 0x2b, 0x1a] => u32::from_le_bytes(length),
+        [0x1a, 0x2b, 0x3c, 0x4d] => u32::from_be_bytes(length),
+        _ => return None,
+    };
+    Some(u64::from(length))
 }
 
 /// Returns true for the magic number of a pcap file (either byte order,
