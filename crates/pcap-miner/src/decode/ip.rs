@@ -206,7 +206,8 @@ impl Decoder {
         }
     }
 
-    /// Stores a fragment and decodes the datagram once it is complete.
+    /// Stores a fragment and decodes the datagram once it is complete; a
+    /// decoder made to keep fragments aside stores a copy for [`Decoder::reassemble`] instead.
     fn fragment(
         &mut self,
         fragment: Fragment,
@@ -216,6 +217,51 @@ impl Decoder {
         sink: &mut dyn FnMut(Transport<'_>),
     ) {
         self.stats.fragments += 1;
+        if let Some(set_aside) = &mut self.set_aside {
+            set_aside.push(HeldFragment {
+                key: fragment.key,
+                offset: fragment.offset,
+                more: fragment.more,
+                data: data.to_vec(),
+                timestamp_ns,
+                depth,
+                frame_cut: self.frame_cut,
+            });
+            return;
+        }
+        self.insert_fragment(fragment, data, timestamp_ns, depth, sink);
+    }
+
+    /// Adds a fragment another decoder held to this decoder's reassembly.
+    pub(crate) fn reassemble(
+        &mut self,
+        fragment: &HeldFragment,
+        sink: &mut dyn FnMut(Transport<'_>),
+    ) {
+        // The datagram is decoded as part of the frame that completes it, as when this decoder reads that frame.
+        self.frame_cut = fragment.frame_cut;
+        let place = Fragment {
+            key: fragment.key,
+            offset: fragment.offset,
+            more: fragment.more,
+        };
+        self.insert_fragment(
+            place,
+            &fragment.data,
+            fragment.timestamp_ns,
+            fragment.depth,
+            sink,
+        );
+    }
+
+    fn insert_fragment(
+        &mut self,
+        fragment: Fragment,
+        data: &[u8],
+        timestamp_ns: u64,
+        depth: u8,
+        sink: &mut dyn FnMut(Transport<'_>),
+    ) {
         let key = fragment.key;
         let Some(datagram) =
             self.defrag
@@ -236,4 +282,17 @@ impl Decoder {
             sink,
         );
     }
+}
+
+/// An IP fragment a decoder kept aside, with what reassembly needs.
+#[derive(Debug, Clone)]
+pub(crate) struct HeldFragment {
+    key: FragmentKey,
+    offset: u32,
+    more: bool,
+    data: Vec<u8>,
+    timestamp_ns: u64,
+    depth: u8,
+    /// The frame carrying the fragment was cut by the snap length.
+    frame_cut: bool,
 }

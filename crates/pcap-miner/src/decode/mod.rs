@@ -13,6 +13,7 @@ mod tunnel;
 use std::net::{IpAddr, SocketAddr};
 
 pub use defrag::{DefragLimits, Defragmenter};
+pub(crate) use ip::HeldFragment;
 
 use crate::capture::Packet;
 
@@ -89,6 +90,21 @@ pub struct DecodeStats {
     pub fragments_dropped: u64,
 }
 
+impl DecodeStats {
+    /// Adds another decoder's counters to these.
+    pub(crate) fn add(&mut self, other: &DecodeStats) {
+        self.unsupported_link_type += other.unsupported_link_type;
+        self.malformed += other.malformed;
+        self.not_ip += other.not_ip;
+        self.other_ip_protocol += other.other_ip_protocol;
+        self.tunnels += other.tunnels;
+        self.too_deep += other.too_deep;
+        self.fragments += other.fragments;
+        self.reassembled += other.reassembled;
+        self.fragments_dropped += other.fragments_dropped;
+    }
+}
+
 /// Decodes frames into transport units, keeping IP fragments between calls.
 #[derive(Debug, Default)]
 pub struct Decoder {
@@ -96,6 +112,8 @@ pub struct Decoder {
     defrag: Defragmenter,
     /// The frame being decoded is shorter than on the wire (snap length).
     frame_cut: bool,
+    /// Fragments kept for another decoder to reassemble, when this one does not.
+    set_aside: Option<Vec<HeldFragment>>,
 }
 
 /// Next layer to decode in a frame.
@@ -119,7 +137,31 @@ impl Decoder {
             stats: DecodeStats::default(),
             defrag: Defragmenter::new(limits),
             frame_cut: false,
+            set_aside: None,
         }
+    }
+
+    /// Creates a decoder that keeps IP fragments aside instead of reassembling
+    /// them; [`take_held`](Self::take_held) hands them out.
+    pub(crate) fn holding_fragments() -> Self {
+        Decoder {
+            set_aside: Some(Vec::new()),
+            ..Decoder::default()
+        }
+    }
+
+    /// Tells whether fragments were held since the last [`take_held`](Self::take_held).
+    pub(crate) fn holds_fragments(&self) -> bool {
+        self.set_aside
+            .as_ref()
+            .is_some_and(|fragments| !fragments.is_empty())
+    }
+
+    /// Hands out the fragments held since the last call.
+    pub(crate) fn take_held(&mut self) -> impl Iterator<Item = HeldFragment> + '_ {
+        self.set_aside
+            .iter_mut()
+            .flat_map(|fragments| fragments.drain(..))
     }
 
     /// Returns the counters so far.
