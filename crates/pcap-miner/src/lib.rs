@@ -95,9 +95,11 @@ pub mod keylog;
 mod miner;
 mod parallel;
 pub mod report;
+mod shard;
 
-pub use config::{Config, ConfigError, DroppedKind, IgnoreList};
+pub use config::{Config, ConfigError, DroppedKind, IgnoreList, DEFAULT_CHUNK_LEN};
 pub use indicators::{IndicatorKind, IndicatorSets};
 pub use miner::{
-    mine_path, mine_reader, MineError, MineReport, MineResult, MineStats, Miner, PartialReport,
+    mine_file, mine_path, mine_reader, MineError, MineReport, MineResult, MineStats, Miner,
+    PartialReport,
 };

@@ -5,17 +5,15 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use ipnetwork::IpNetwork;
-
 use crate::app::quic::QuicStats;
 use crate::app::tls_decrypt::TlsDecryptStats;
-use crate::app::{self, ClientStream, Findings};
-use crate::capture::{CaptureError, CaptureErrorKind, CaptureReader, Packet};
+use crate::capture::{CaptureError, CaptureReader, Packet};
 use crate::config::{Config, DroppedKind};
-use crate::decode::{DecodeStats, Decoder, Transport};
-use crate::flow::{FlowStats, FlowTable};
-use crate::indicators::{value_of, IndicatorSets};
+use crate::decode::{DecodeStats, Decoder};
+use crate::flow::FlowStats;
+use crate::indicators::IndicatorSets;
 use crate::parallel;
+use crate::shard::Shard;
 
 /// Mining could not start, or stopped at damage in the capture.
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +117,7 @@ pub struct PartialReport {
 /// reading early, if any. The report then contains what came before the damage.
 pub type MineResult = Result<MineReport, Box<PartialReport>>;
 
-/// Mines the capture file at `path`.
+/// Mines the capture file at `path`; see [`mine_file`].
 pub fn mine_path(path: &Path, config: &Config) -> MineResult {
     let fail = |error: MineError| {
         Box::new(PartialReport {
@@ -133,22 +131,46 @@ pub fn mine_path(path: &Path, config: &Config) -> MineResult {
             source,
         })
     })?;
-    if let (Some(limit), Ok(metadata)) = (config.max_pcap_size, file.metadata()) {
+    mine_file(file, path, config)
+}
+
+/// Mines an open capture file from its first byte; `name` appears in error messages.
+///
+/// With `config.threads` above 1 and a regular file, that many threads read,
+/// decode and mine the file together, each at its own offsets, and the result
+/// is the same. Other files (pipes, devices) are read as streams.
+pub fn mine_file(file: File, name: &Path, config: &Config) -> MineResult {
+    let metadata = file.metadata().ok();
+    if let (Some(limit), Some(metadata)) = (config.max_pcap_size, &metadata) {
         if metadata.len() > limit {
-            return Err(fail(MineError::TooLarge {
-                name: path.to_path_buf(),
-                size: metadata.len(),
-                limit,
+            return Err(Box::new(PartialReport {
+                report: Miner::new(config).finish(),
+                error: MineError::TooLarge {
+                    name: name.to_path_buf(),
+                    size: metadata.len(),
+                    limit,
+                },
             }));
         }
     }
-    mine_reader(file, path, config)
+    let is_file = metadata.is_some_and(|metadata| metadata.is_file());
+    if config.threads > 1 && is_file {
+        let mut stats = MineStats::default();
+        let (indicators, outcome) = parallel::mine_parallel::<File>(
+            parallel::Input::File(&file),
+            config,
+            config.threads,
+            &mut stats,
+        );
+        return outcome_of(name, filtered_report(config, indicators, stats), outcome);
+    }
+    mine_reader(file, name, config)
 }
 
 /// Mines a capture read from `input`; `name` appears in error messages (use `<stdin>` for standard input).
 ///
-/// With `config.threads` above 1, this thread reads and decodes while that
-/// many workers track connections and parse; the result is the same.
+/// With `config.threads` above 1, that many threads decode and mine while
+/// they take turns reading; the result is the same.
 pub fn mine_reader<R: Read + Send>(input: R, name: &Path, config: &Config) -> MineResult {
     // Read at most one byte past the limit: enough to know the input is too large.
     let limit = config.max_pcap_size;
@@ -158,8 +180,12 @@ pub fn mine_reader<R: Read + Send>(input: R, name: &Path, config: &Config) -> Mi
     };
     let (report, outcome) = if config.threads > 1 {
         let mut stats = MineStats::default();
-        let (indicators, outcome) =
-            parallel::mine_parallel(&mut counted, config, config.threads, &mut stats);
+        let (indicators, outcome) = parallel::mine_parallel(
+            parallel::Input::Stream(&mut counted),
+            config,
+            config.threads,
+            &mut stats,
+        );
         (filtered_report(config, indicators, stats), outcome)
     } else {
         let mut miner = Miner::new(config);
@@ -177,6 +203,11 @@ pub fn mine_reader<R: Read + Send>(input: R, name: &Path, config: &Config) -> Mi
             },
         }));
     }
+    outcome_of(name, report, outcome)
+}
+
+/// Joins a report with the error that stopped reading, if any.
+fn outcome_of(name: &Path, report: MineReport, outcome: Result<(), CaptureError>) -> MineResult {
     match outcome {
         Ok(()) => Ok(report),
         Err(source) => Err(Box::new(PartialReport {
@@ -187,6 +218,37 @@ pub fn mine_reader<R: Read + Send>(input: R, name: &Path, config: &Config) -> Mi
             },
         })),
     }
+}
+
+/// Reads every packet left in `reader` into `on_packet`, counting packets and
+/// damage in `stats`. Reading goes on where the reader resumes after damage,
+/// and the first error is returned.
+pub(crate) fn read_packets(
+    reader: &mut CaptureReader<'_>,
+    stats: &mut MineStats,
+    on_packet: &mut dyn FnMut(&Packet<'_>),
+) -> Result<(), CaptureError> {
+    let mut first_error = None;
+    loop {
+        match reader.next_packet() {
+            Ok(Some(packet)) => {
+                stats.packets += 1;
+                on_packet(&packet);
+            }
+            Ok(None) => break,
+            Err(error) => {
+                tracing::debug!(%error, "damaged capture");
+                stats.damaged_records += 1;
+                first_error.get_or_insert(error);
+                if reader.is_finished() {
+                    break;
+                }
+            }
+        }
+    }
+    stats.bytes = reader.offset();
+    stats.orphan_packets = reader.orphan_packets();
+    first_error.map_or(Ok(()), Err)
 }
 
 /// Applies the ignore list and `max_results`, and warns about kinds dropped whole.
@@ -225,9 +287,8 @@ impl<R: Read> Read for CountingReader<R> {
 pub struct Miner {
     config: Config,
     decoder: Decoder,
-    flows: FlowTable<ClientStream>,
-    findings: Findings,
-    indicators: IndicatorSets,
+    /// Every connection, in one shard.
+    shard: Shard,
     stats: MineStats,
 }
 
@@ -237,9 +298,7 @@ impl Miner {
         Miner {
             config: config.clone(),
             decoder: Decoder::new(config.defrag_limits),
-            flows: FlowTable::new(config.flow_limits),
-            findings: Findings::new(config.key_log.clone(), config.stream_limits),
-            indicators: IndicatorSets::with_max_values(config.max_results),
+            shard: Shard::new(config, 1),
             stats: MineStats::default(),
         }
     }
@@ -247,89 +306,32 @@ impl Miner {
     /// Reads every packet of a capture; on damage, keeps what was mined before it.
     pub fn read_all<R: Read + Send>(&mut self, input: R) -> Result<(), CaptureError> {
         let mut reader = CaptureReader::new(input)?;
-        let mut first_error = None;
-        loop {
-            match reader.next_packet() {
-                Ok(Some(packet)) => self.packet(&packet),
-                Ok(None) => break,
-                Err(error) => {
-                    tracing::debug!(%error, "damaged capture");
-                    self.stats.damaged_records += 1;
-                    first_error.get_or_insert(error);
-                    if reader.is_finished() {
-                        break;
-                    }
-                }
-            }
-        }
-        let result = first_error.map_or(Ok(()), Err);
-        self.stats.bytes = reader.offset();
-        self.stats.orphan_packets = reader.orphan_packets();
-        if let Err(CaptureError {
-            kind: CaptureErrorKind::Empty,
-            ..
-        }) = &result
-        {
-            self.stats.bytes = 0;
-        }
+        // `packet` counts packets; reading counts the rest.
+        let mut reading = MineStats::default();
+        let result = read_packets(&mut reader, &mut reading, &mut |packet| self.packet(packet));
+        self.stats.bytes = reading.bytes;
+        self.stats.orphan_packets = reading.orphan_packets;
+        self.stats.damaged_records += reading.damaged_records;
         result
     }
 
     /// Mines one packet.
     pub fn packet(&mut self, packet: &Packet<'_>) {
         self.stats.packets += 1;
-        let Miner {
-            decoder,
-            flows,
-            findings,
-            stats,
-            ..
-        } = self;
-        decoder.decode(packet, &mut |transport| match transport {
-            Transport::Tcp(segment) => {
-                stats.tcp_segments += 1;
-                flows.segment(&segment, packet.number, findings);
-            }
-            Transport::Udp(datagram) => {
-                stats.udp_datagrams += 1;
-                app::mine_datagram(
-                    datagram.source,
-                    datagram.destination,
-                    datagram.payload,
-                    findings,
-                );
-            }
+        let Miner { decoder, shard, .. } = self;
+        decoder.decode(packet, &mut |transport| {
+            shard.transport(packet.number, transport)
         });
-        self.collect(packet.number);
-    }
-
-    /// Moves what the parsers found into the indicator sets, as seen in packet `packet`.
-    ///
-    /// Ignored values are dropped here, so they do not count towards `max_results`.
-    fn collect(&mut self, packet: u64) {
-        let vm_networks: &[IpNetwork] = &self.config.vm_networks;
-        for finding in self.findings.drain() {
-            let (kind, value, packet) = value_of(finding, packet, vm_networks);
-            if !self.config.ignore_list.matches(kind, &value) {
-                self.indicators.insert_seen(kind, value, packet);
-            }
-        }
     }
 
     /// Ends every connection and returns the filtered indicators with the counters.
     pub fn finish(mut self) -> MineReport {
-        self.flows.finish_all(&mut self.findings);
-        // Findings made at the end carry their own packet numbers (TCP
-        // connections) or belong to the last packet (requests cut short).
-        self.collect(self.stats.packets);
+        let mut indicators = IndicatorSets::with_max_values(self.config.max_results);
+        self.shard
+            .finish(self.stats.packets)
+            .add_to(&mut self.stats, &mut indicators);
         self.stats.decode = self.decoder.stats();
-        self.stats.flows = self.flows.stats();
-        self.stats.malformed_dns = self.findings.malformed_dns_names;
-        self.stats.malformed_client_hellos = self.findings.malformed_client_hellos;
-        self.stats.heads_cut = self.findings.heads_cut;
-        self.stats.tls_decryption = self.findings.tls_decryption;
-        self.stats.quic = self.findings.quic.stats;
 
-        filtered_report(&self.config, self.indicators, self.stats)
+        filtered_report(&self.config, indicators, self.stats)
     }
 }
