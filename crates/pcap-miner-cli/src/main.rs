@@ -5,14 +5,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use pcap_miner::{config, mine_path, mine_reader, Config, IndicatorKind, MineReport, MineResult};
+use pcap_miner::{
+    config, mine_file, mine_path, mine_reader, Config, IndicatorKind, MineReport, MineResult,
+};
 
 mod push;
 mod verify;
 
 /// Exit status when the capture was damaged (what came before the damage was still printed) or too large to mine.
 const EXIT_DAMAGED: u8 = 1;
-/// Most worker threads `--threads` accepts; far more than cores only costs memory.
+/// Most threads `--threads` accepts; far more than cores only costs memory.
 const MAX_THREADS: usize = 256;
 
 /// Exit status for a usage or configuration error, or a capture that cannot be opened.
@@ -88,9 +90,10 @@ struct Settings {
     #[arg(long, value_name = "FILE")]
     keylog: Option<PathBuf>,
 
-    /// Worker threads for connection tracking and parsing, fed by one reader thread [default: 1].
+    /// Threads that read, decode and parse the capture together [default: 1].
     ///
-    /// On plain captures reading and decoding bound the speed, so one thread is fastest.
+    /// The values are those of one thread unless a memory limit is reached:
+    /// each of the N connection shards gets an equal share of the limits.
     #[arg(long, short = 'j', value_name = "N")]
     threads: Option<usize>,
 
@@ -214,10 +217,31 @@ fn mine(args: &MineArgs) -> ExitCode {
 
 fn run_mine(capture: &Path, config: &Config) -> MineResult {
     if capture == Path::new("-") {
-        let stdin = std::io::stdin();
-        return mine_reader(stdin, Path::new("<stdin>"), config);
+        let name = Path::new("<stdin>");
+        if let Some(file) = stdin_as_file() {
+            return mine_file(file, name, config);
+        }
+        return mine_reader(std::io::stdin(), name, config);
     }
     mine_path(capture, config)
+}
+
+/// Returns standard input as a file when it is a regular file not read yet
+/// (`mine - < capture`), so that several threads can read it at their own offsets.
+#[cfg(unix)]
+fn stdin_as_file() -> Option<std::fs::File> {
+    use std::io::Seek;
+    use std::os::fd::AsFd;
+
+    let descriptor = std::io::stdin().as_fd().try_clone_to_owned().ok()?;
+    let mut file = std::fs::File::from(descriptor);
+    let regular = file.metadata().ok()?.is_file();
+    (regular && file.stream_position().ok()? == 0).then_some(file)
+}
+
+#[cfg(not(unix))]
+fn stdin_as_file() -> Option<std::fs::File> {
+    None
 }
 
 fn build_config(settings: &Settings) -> Result<Config, String> {
