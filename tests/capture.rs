@@ -5,13 +5,14 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use pcap_miner::capture::{CaptureErrorKind, CaptureFormat, CaptureReader};
-use pcap_miner::{mine_reader, Config};
+use pcap_miner::mine_reader;
 
 use crate::pcapgen::{
     self, expected_values, frames, pcap, sample_pcapng, sample_traffic, values_of, Capture, Endian,
     Frame, PcapNgWriter, Precision, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2, LINKTYPE_NULL,
     LINKTYPE_RAW, SAMPLE_EXPECTED,
 };
+use crate::util::unlimited;
 
 /// A packet as the reader returned it, copied out of the reader's buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,13 +39,6 @@ fn read_packets(input: impl Read + Send) -> Vec<ReadPacket> {
         });
     }
     packets
-}
-
-fn unlimited() -> Config {
-    Config {
-        max_results: None,
-        ..Config::default()
-    }
 }
 
 /// Returns every pcap variant of the sample traffic with its name.

@@ -29,6 +29,8 @@ fn mine_frames(frames: &[Vec<u8>]) -> MineReport {
         max_results: None,
         ..Config::default()
     };
+    // Fragments, tunnels and the rest reach the same values on several threads.
+    crate::threads::assert_threads_agree_on_bytes(&capture.bytes, &config);
     mine_reader(&capture.bytes[..], Path::new("decode.pcap"), &config)
         .unwrap_or_else(|partial| panic!("{}", partial.error))
 }

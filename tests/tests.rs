@@ -16,4 +16,5 @@ mod own_corpus;
 mod push;
 mod shared_corpus;
 mod streams;
+mod threads;
 mod verify;

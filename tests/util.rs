@@ -3,7 +3,15 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use pcap_miner::{IndicatorKind, IndicatorSets};
+use pcap_miner::{Config, IndicatorKind, IndicatorSets};
+
+/// Returns the default configuration without a limit on values per kind.
+pub fn unlimited() -> Config {
+    Config {
+        max_results: None,
+        ..Config::default()
+    }
+}
 
 /// Returns the repository root.
 pub fn repo_root() -> PathBuf {

@@ -239,27 +239,49 @@ pub fn dns_message(data: &[u8]) {
     assert_eq!(frames(data.len()), frames(3), "framing depends on the cut");
 }
 
-fn indicators_of(result: pcap_miner::MineResult) -> (IndicatorSets, bool) {
+/// Returns what a run reports: values with packet numbers, counters and the error text.
+fn outcome_of(result: pcap_miner::MineResult) -> (IndicatorSets, String, Option<String>) {
     match result {
-        Ok(report) => (report.indicators, false),
-        Err(partial) => (partial.report.indicators, true),
+        Ok(report) => (report.indicators, format!("{:?}", report.stats), None),
+        Err(partial) => (
+            partial.report.indicators,
+            format!("{:?}", partial.report.stats),
+            Some(partial.error.to_string()),
+        ),
     }
 }
 
-/// Mining a capture fed whole equals mining it fed in small reads.
+/// Mining a capture fed whole equals mining it fed in small reads, and
+/// mining it on several threads taking small chunks.
 pub fn pipeline(data: &[u8]) {
     let config = Config {
         max_results: None,
         ..Config::default()
     };
     let name = Path::new("fuzz-input");
-    let whole = indicators_of(mine_reader(data, name, &config));
-    let chunked = indicators_of(mine_reader(
+    let whole = outcome_of(mine_reader(data, name, &config));
+    let chunked = outcome_of(mine_reader(
         ChunkedReader { data, position: 0 },
         name,
         &config,
     ));
     assert_eq!(whole, chunked, "whole and chunked mining differ");
+    for chunk_len in [61, 1500] {
+        let threads = Config {
+            threads: 2,
+            chunk_len,
+            ..config.clone()
+        };
+        let parallel = outcome_of(mine_reader(
+            ChunkedReader { data, position: 0 },
+            name,
+            &threads,
+        ));
+        assert_eq!(
+            whole, parallel,
+            "one thread and two threads with {chunk_len}-byte chunks differ"
+        );
+    }
 }
 
 /// Builds a raw IPv4 frame (link type RAW) holding one TCP segment.
