@@ -21,22 +21,32 @@ fn whole_file(c: &mut Criterion) {
     let mut group = c.benchmark_group("mine");
     group.throughput(Throughput::Bytes(bytes));
     group.sample_size(10);
-    group.bench_function("whole_file_50M", |b| {
-        b.iter(|| {
-            let report = mine_path(&capture, &config).expect("the generated capture is valid");
-            let kinds = [
-                IndicatorKind::Http,
-                IndicatorKind::Tcp,
-                IndicatorKind::Sni,
-                IndicatorKind::Dns,
-            ];
-            let counts = kinds.map(|kind| report.indicators.count(kind));
-            assert_eq!(
-                counts, expected,
-                "mined values differ from the ground truth"
-            );
-        })
-    });
+    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    for threads in [1, cores] {
+        let config = Config {
+            threads,
+            ..config.clone()
+        };
+        group.bench_function(format!("whole_file_50M_j{threads}"), |b| {
+            b.iter(|| {
+                let report = mine_path(&capture, &config).expect("the generated capture is valid");
+                let kinds = [
+                    IndicatorKind::Http,
+                    IndicatorKind::Tcp,
+                    IndicatorKind::Sni,
+                    IndicatorKind::Dns,
+                ];
+                let counts = kinds.map(|kind| report.indicators.count(kind));
+                assert_eq!(
+                    counts, expected,
+                    "mined values differ from the ground truth"
+                );
+            })
+        });
+        if cores == 1 {
+            break;
+        }
+    }
     group.finish();
 }
 
