@@ -53,7 +53,7 @@ pub(crate) enum Input<'f, R> {
 /// Minimum length of the first chunk, so that the framer reads the whole file header.
 const FIRST_CHUNK_LEN: usize = 64 * 1024;
 
-/// Mines `input` on `workers` threads; fills `stats` and returns the indicators of every shard.
+/// Mines `input` on `workers` threads. Fills `stats` and returns the indicators of every shard.
 pub(crate) fn mine_parallel<R: Read + Send>(
     input: Input<'_, R>,
     config: &Config,
@@ -239,9 +239,9 @@ struct Framing<R> {
 enum Ending {
     /// The capture ended after a whole record.
     End,
-    /// The record at `offset` needs a reader's care; `carry` contains the stream bytes from there.
+    /// The record at `offset` needs the buffered reader, and `carry` contains the stream bytes from there.
     Stop { offset: u64 },
-    /// The first bytes are not the start of a capture the framer accepts; `carry` contains the stream bytes read.
+    /// The first bytes are not the start of a capture the framer accepts, and `carry` contains the stream bytes read.
     NotStarted,
 }
 
@@ -256,7 +256,7 @@ struct Unit {
     destination: SocketAddr,
     payload_start: usize,
     payload_len: usize,
-    /// TCP fields; zero for a UDP datagram.
+    /// TCP fields, zero for a UDP datagram.
     sequence: u32,
     acknowledgment: u32,
     wire_payload_len: u32,
@@ -326,7 +326,7 @@ struct Rebuilt {
     shard: usize,
     source: SocketAddr,
     destination: SocketAddr,
-    /// Sequence and acknowledgment numbers, flags and length on the wire; `None` for UDP.
+    /// Sequence and acknowledgment numbers, flags and length on the wire, or `None` for UDP.
     tcp: Option<(u32, u32, TcpFlags, u32)>,
     payload: Vec<u8>,
 }
@@ -422,7 +422,7 @@ enum Move {
 
 impl<R> Shared<'_, R> {
     fn board(&self) -> MutexGuard<'_, Board> {
-        // A poisoned lock means a worker panicked; that panic is re-raised at join.
+        // A poisoned lock means a worker panicked, and that panic is re-raised at join.
         self.board
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -468,7 +468,7 @@ impl<R> Shared<'_, R> {
         self.changed(board);
     }
 
-    /// Records that one shard mined chunk `index`; the last one frees the chunk's buffers.
+    /// Records that one shard mined chunk `index`. The last shard frees the chunk's buffers.
     fn mined(&self, index: u64) {
         let mut board = self.board();
         let Some((_, remaining)) = board.ready.get_mut(&index) else {
@@ -513,7 +513,7 @@ impl<R> Shared<'_, R> {
 }
 
 /// Mines the worker's shard, `own`, of every chunk in capture order, and
-/// decodes new chunks in between; returns the worker's decoding counters and its shard.
+/// decodes new chunks in between. Returns the worker's decoding counters and its shard.
 fn run_worker<R: Read + Send>(
     shared: &Shared<'_, R>,
     mut shard: Shard,
@@ -554,8 +554,8 @@ fn run_worker<R: Read + Send>(
     (decoder.stats(), shard)
 }
 
-/// Reads, frames and decodes chunk `decoded.index`; false when it is past
-/// the end of the capture or a worker failed.
+/// Reads, frames and decodes chunk `decoded.index`. Returns false when it is
+/// past the end of the capture or a worker failed.
 fn decode_next_chunk<R: Read + Send>(
     shared: &Shared<'_, R>,
     decoder: &mut Decoder,
@@ -591,7 +591,7 @@ fn decode_next_chunk<R: Read + Send>(
     )
 }
 
-/// Reads chunk `index` of a file; the bytes past the end of the file are simply absent.
+/// Reads chunk `index` of a file. Bytes past the end of the file are absent from the chunk.
 ///
 /// NOTE: a record longer than a chunk is read twice: by the chunks its bytes
 /// fall in, and by the chunk it starts in while one worker at a time frames
@@ -607,7 +607,7 @@ fn read_file_chunk(file: &File, chunk: &mut Chunk, index: u64, chunk_len: usize)
     .read_more(chunk, chunk_len);
 }
 
-/// Frames the worker's chunk in its turn; true while more chunks follow.
+/// Frames the worker's chunk in its turn. Returns true while more chunks follow.
 fn frame_chunk<R: Read>(
     framing: &mut Framing<R>,
     shared: &Shared<'_, R>,
@@ -644,7 +644,7 @@ fn frame_chunk<R: Read>(
     let Some(framer) = framing.framer.as_mut() else {
         return false;
     };
-    // A stream chunk takes the records that start in what was read; an empty one ends the capture.
+    // A stream chunk takes the records that start in what was read, and an empty one ends the capture.
     let range_end = if is_stream {
         chunk.end().max(chunk.base + 1)
     } else {
@@ -721,7 +721,7 @@ fn decode_chunk(
 }
 
 /// Feeds the fragments set aside to the reassembling decoder in capture
-/// order, keeping the datagrams rebuilt; false if a worker failed.
+/// order, keeping the datagrams rebuilt. Returns false if a worker failed.
 fn reassemble_held<R>(
     shared: &Shared<'_, R>,
     index: u64,
@@ -748,7 +748,7 @@ fn reassemble_held<R>(
 /// Runs shard `own`'s units of a chunk through the shard's connection table.
 fn mine_units(shard: &mut Shard, own: usize, decoded: &Decoded) {
     let data = decoded.chunk.bytes();
-    // Merge the rebuilt datagrams in by packet number; no packet has both kinds.
+    // Merge the rebuilt datagrams in by packet number. No packet has both kinds.
     let mut rebuilt = decoded
         .rebuilt
         .iter()
@@ -798,7 +798,7 @@ struct Turns {
     passed: BTreeSet<u64>,
     /// No chunk takes a turn any more.
     closed: bool,
-    /// Workers waiting for their turn; when there are none, no wake-up is sent.
+    /// Workers waiting for their turn. When there are none, no wake-up is sent.
     waiting: usize,
 }
 
@@ -828,7 +828,7 @@ impl<T> InOrder<T> {
     }
 
     fn turns(&self) -> MutexGuard<'_, Turns> {
-        // A poisoned lock means a worker panicked; that panic is re-raised at join.
+        // A poisoned lock means a worker panicked, and that panic is re-raised at join.
         self.turns
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -840,7 +840,7 @@ impl<T> InOrder<T> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Runs `step` in chunk `index`'s turn; `None` when the turns closed or a worker failed first.
+    /// Runs `step` in chunk `index`'s turn. Returns `None` when the turns closed or a worker failed first.
     fn run<S>(&self, index: u64, failed: &AtomicBool, step: impl FnOnce(&mut T) -> S) -> Option<S> {
         self.run_closing(index, failed, |value| (step(value), true))
     }
@@ -879,7 +879,7 @@ impl<T> InOrder<T> {
         Some(result)
     }
 
-    /// Lets chunk `index` pass without work, in its turn or ahead of it; false if a worker failed.
+    /// Lets chunk `index` pass without work, in its turn or ahead of it. Returns false if a worker failed.
     fn pass(&self, index: u64, failed: &AtomicBool) -> bool {
         let mut turns = self.turns();
         if turns.next == index {
@@ -891,8 +891,8 @@ impl<T> InOrder<T> {
         !failed.load(Ordering::Relaxed)
     }
 
-    /// Gives the turn to the next chunk, waking the workers waiting for one;
-    /// with `close`, no later chunk gets a turn.
+    /// Gives the turn to the next chunk, waking the workers waiting for one.
+    /// With `close`, no later chunk gets a turn.
     fn advance(&self, close: bool) {
         let mut turns = self.turns();
         turns.closed |= close;
@@ -975,12 +975,12 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     std::os::windows::fs::FileExt::seek_read(file, buf, offset)
 }
 
-/// Picks the shard of a unit; the same for both directions of a flow.
+/// Picks the shard of a unit, the same for both directions of a flow.
 fn shard_of(a: SocketAddr, b: SocketAddr, shards: usize) -> usize {
     if shards == 1 {
         return 0;
     }
-    // XOR makes the result independent of direction; the multiplication mixes
+    // XOR makes the result independent of direction. The multiplication mixes
     // every input bit into the high half, which picks the shard.
     let hash = (endpoint_bits(a) ^ endpoint_bits(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     (((hash >> 32) * shards as u64) >> 32) as usize

@@ -31,7 +31,7 @@ pub(crate) struct ShardResult {
 }
 
 impl Shard {
-    /// Creates one of `shards` shards; the memory limits hold for the whole run, so each shard gets its share.
+    /// Creates one of `shards` shards. The memory limits hold for the whole run, so each shard gets its share.
     pub(crate) fn new(config: &Config, shards: usize) -> Self {
         let mut limits = config.flow_limits;
         limits.max_connections = (limits.max_connections / shards).max(1);
@@ -85,7 +85,7 @@ impl Shard {
         }
     }
 
-    /// Ends every connection; `last_packet` is the number of the capture's last packet.
+    /// Ends every connection. `last_packet` is the number of the capture's last packet.
     pub(crate) fn finish(mut self, last_packet: u64) -> ShardResult {
         self.flows.finish_all(&mut self.findings);
         // Findings made at the end carry their own packet numbers (TCP

@@ -76,7 +76,7 @@ impl Chunk {
     }
 
     /// Reads from `input` until the chunk contains `target_len` bytes or the input
-    /// ends; returns how many bytes were added.
+    /// ends. Returns how many bytes were added.
     pub(crate) fn fill_from(
         &mut self,
         input: &mut dyn Read,
@@ -101,7 +101,7 @@ impl Chunk {
 /// A source of more capture bytes for a chunk whose last record goes past what was read.
 pub(crate) trait MoreBytes {
     /// Appends the bytes that follow the chunk's in the capture until it contains
-    /// `target_len` bytes or the capture ends; returns how many were appended.
+    /// `target_len` bytes or the capture ends. Returns how many were appended.
     fn read_more(&mut self, chunk: &mut Chunk, target_len: usize) -> io::Result<usize>;
 }
 
@@ -136,11 +136,11 @@ impl FramedPacket {
 /// Outcome of framing a chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Framed {
-    /// Every record starting in the chunk's range was taken; the next chunk goes on.
+    /// Every record starting in the chunk's range was taken, and the next chunk goes on.
     Next,
     /// The capture ended after a whole record.
     End,
-    /// The record at this offset cannot be taken as it is; a resumed reader goes on there.
+    /// The record at this offset cannot be taken as it is, so a resumed reader goes on there.
     Stop { offset: u64 },
 }
 
@@ -163,7 +163,7 @@ pub(crate) struct Framer {
 }
 
 impl Framer {
-    /// Starts on the first bytes of a capture; `None` when they are not the
+    /// Starts on the first bytes of a capture. Returns `None` when they are not the
     /// start of a pcap or pcapng file that [`CaptureReader`] would accept.
     pub(crate) fn start(first: &[u8]) -> Option<Framer> {
         let first = &first[..first.len().min(FIRST_READ_LEN)];
@@ -302,7 +302,7 @@ impl Framer {
                 Err(_) => return Step::Stop,
             };
 
-            // A longer record is damage; the resumed reader reports it.
+            // A longer record is damage, and the resumed reader reports it.
             let have = available.len();
             if have.saturating_add(needed) > MAX_RECORD_LEN {
                 return Step::Stop;
@@ -334,7 +334,7 @@ impl Framer {
         caplen > self.state.max_caplen && available.len() >= LEGACY_RECORD_HEADER_LEN
     }
 
-    /// Returns a reader that goes on from the next record; `rest` must start at [`next_offset`](Self::next_offset).
+    /// Returns a reader that goes on from the next record. `rest` must start at [`next_offset`](Self::next_offset).
     pub(crate) fn resume<'r, R: Read + Send + 'r>(
         &self,
         rest: R,

@@ -116,8 +116,8 @@ fn assert_same_as_one_reader(data: &[u8], what: &str) -> bool {
     assert_same_in_chunks(data, what, &CHUNK_LENS)
 }
 
-/// Checks that framing in chunks of each length gives what one reader gives;
-/// returns whether the framer took the whole capture every time.
+/// Checks that framing in chunks of each length gives what one reader gives.
+/// Returns whether the framer took the whole capture every time.
 fn assert_same_in_chunks(data: &[u8], what: &str, chunk_lens: &[usize]) -> bool {
     let expected = with_one_reader(data);
     let mut whole = true;
@@ -223,7 +223,7 @@ fn chunk_buffer_reuse() {
     assert_eq!(chunk.bytes(), b"carryabcd");
     assert_eq!(chunk.end(), 109);
 
-    // A new start keeps the buffer but not the bytes; the input's end stops filling.
+    // A new start keeps the buffer but not the bytes, and the input's end stops filling.
     chunk.start_at(5);
     let added = chunk.fill_from(&mut &b"xy"[..], 64).unwrap();
     assert_eq!(added, 2);
