@@ -325,6 +325,33 @@ fn empty_file_rejected() {
 }
 
 #[test]
+fn cut_file_header_named() {
+    let frames = frames(LINKTYPE_ETHERNET, &sample_traffic());
+    let capture = pcap(LINKTYPE_ETHERNET, Endian::Little, Precision::Micro, &frames);
+    let pcapng = sample_pcapng();
+    for (name, bytes) in [("pcap", &capture.bytes), ("pcapng", &pcapng.bytes)] {
+        for len in [10, 20] {
+            let error = CaptureReader::new(&bytes[..len]).err().unwrap();
+            assert!(
+                matches!(error.kind, CaptureErrorKind::HeaderTruncated { present } if present == len),
+                "{name}, {len} bytes: {:?}",
+                error.kind
+            );
+            assert!(error.to_string().contains("file header"), "{name}: {error}");
+        }
+    }
+}
+
+#[test]
+fn unknown_byte_order_magic_named() {
+    let mut bytes = sample_pcapng().bytes;
+    bytes[8..12].copy_from_slice(&[1, 2, 3, 4]);
+    let error = CaptureReader::new(&bytes[..]).err().unwrap();
+    let message = error.to_string();
+    assert!(message.contains("byte-order magic 01020304"), "{message}");
+}
+
+#[test]
 fn non_capture_file_rejected() {
     let text =
         b"GIF89a\x01\x00\x01\x00 this is an image, not a capture, and long enough for a header";

@@ -1,6 +1,7 @@
 //! Streaming reader over pcap-parser's buffered block readers.
 
 use std::io::{self, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pcap_parser::pcapng::Block;
@@ -116,6 +117,12 @@ pub enum CaptureErrorKind {
     NotACapture {
         /// First four bytes, hex-encoded.
         magic: String,
+    },
+    /// The file ends inside its file header (pcap) or first section header block (pcapng).
+    #[error("the file header is cut short ({present} bytes present)")]
+    HeaderTruncated {
+        /// Bytes of the header present in the file.
+        present: usize,
     },
     /// The file ends inside a record.
     #[error("the file is cut short inside a record ({present} bytes present)")]
@@ -253,9 +260,11 @@ impl<'r> CaptureReader<'r> {
             .next_power_of_two()
             .clamp(INITIAL_BUFFER_LEN, MAX_BUFFER_LEN);
 
+        let read = Arc::new(AtomicU64::new(0));
         let filling = FillingReader {
             inner: io::Cursor::new(head.to_vec()).chain(input),
             error: Arc::clone(&io_error),
+            read: Arc::clone(&read),
         };
         let inner = match pcap_parser::create_reader(buffer_len, filling) {
             Ok(inner) => inner,
@@ -264,9 +273,23 @@ impl<'r> CaptureReader<'r> {
                     PcapError::Eof => CaptureErrorKind::Empty,
                     PcapError::ReadError => CaptureErrorKind::Io(take_io_error(&io_error)),
                     _ if magic.is_empty() => CaptureErrorKind::Empty,
-                    _ if is_capture_magic(magic) => {
-                        CaptureErrorKind::Truncated { present: head_len }
+                    _ if magic == PCAPNG_MAGIC && head.len() >= 12 => {
+                        match section_header_len(head) {
+                            None => CaptureErrorKind::InvalidRecord {
+                                format: "pcapng",
+                                reason: format!(
+                                    "unknown byte-order magic {} in the section header block",
+                                    hex_prefix(&head[8..12])
+                                ),
+                            },
+                            Some(_) => CaptureErrorKind::HeaderTruncated {
+                                present: read.load(Ordering::Relaxed) as usize,
+                            },
+                        }
                     }
+                    _ if is_capture_magic(magic) => CaptureErrorKind::HeaderTruncated {
+                        present: read.load(Ordering::Relaxed) as usize,
+                    },
                     _ => CaptureErrorKind::NotACapture {
                         magic: hex_prefix(magic),
                     },
@@ -814,6 +837,9 @@ fn section_header_len(head: &[u8]) -> Option<u64> {
     Some(u64::from(length))
 }
 
+/// Block type of a pcapng section header block, the first bytes of a pcapng file.
+const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+
 /// Returns true for the magic number of a pcap file (either byte order,
 /// microsecond or nanosecond) or of a pcapng section header.
 fn is_capture_magic(magic: &[u8]) -> bool {
@@ -846,6 +872,8 @@ fn take_io_error(slot: &Arc<Mutex<Option<io::Error>>>) -> io::Error {
 struct FillingReader<R> {
     inner: R,
     error: Arc<Mutex<Option<io::Error>>>,
+    /// Bytes read so far, for the message when the first block is cut short.
+    read: Arc<AtomicU64>,
 }
 
 impl<R: Read> Read for FillingReader<R> {
@@ -868,6 +896,7 @@ impl<R: Read> Read for FillingReader<R> {
                 }
             }
         }
+        self.read.fetch_add(filled as u64, Ordering::Relaxed);
         Ok(filled)
     }
 }
