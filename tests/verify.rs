@@ -500,6 +500,20 @@ fn tshark_failure_prints_its_stderr() {
 }
 
 #[test]
+fn missing_capture_names_file() {
+    let dir = TempDir::new("missing-capture");
+    let capture = dir.0.join("nothing-here.pcap");
+    // A tshark that cannot run shows that the capture is checked before tshark starts.
+    let run = verify(
+        &capture,
+        &[OsStr::new("--tshark"), OsStr::new("/nonexistent/tshark")],
+    );
+    assert_eq!(run.status, 2);
+    assert!(run.stderr.contains("nothing-here.pcap"), "{}", run.stderr);
+    assert!(run.stderr.contains("cannot open"), "{}", run.stderr);
+}
+
+#[test]
 fn reference_missing_file_exits_2() {
     let dir = TempDir::new("empty-reference");
     let capture = repo_root().join("corpus/http-curl/capture.pcap");

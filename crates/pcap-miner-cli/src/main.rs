@@ -186,7 +186,12 @@ fn mine(args: &MineArgs) -> ExitCode {
     };
 
     print_report(&report, args.format, args.kind);
-    for dropped in &report.dropped {
+    let printed = |kind: IndicatorKind| args.kind.is_none_or(|only| only == kind);
+    for dropped in report
+        .dropped
+        .iter()
+        .filter(|dropped| printed(dropped.kind))
+    {
         eprintln!(
             "pcap-miner: warning: {} dropped: more than max_results ({}) values",
             dropped.kind, dropped.max_results
@@ -199,8 +204,10 @@ fn mine(args: &MineArgs) -> ExitCode {
              so the rest of those sessions stayed encrypted; check that the key log belongs to this capture"
         );
     }
-    if !args.quiet {
-        eprintln!("{}", summary(&args.capture, &report));
+    // A file that could not be opened has no counters worth a line.
+    let opened = !matches!(error, Some(pcap_miner::MineError::Open { .. }));
+    if !args.quiet && opened {
+        eprintln!("{}", summary(capture_name(&args.capture), &report));
     }
     match error {
         None => ExitCode::SUCCESS,
@@ -215,9 +222,18 @@ fn mine(args: &MineArgs) -> ExitCode {
     }
 }
 
+/// Returns the name that messages give the capture: `<stdin>` for `-`.
+fn capture_name(capture: &Path) -> &Path {
+    if capture == Path::new("-") {
+        Path::new("<stdin>")
+    } else {
+        capture
+    }
+}
+
 fn run_mine(capture: &Path, config: &Config) -> MineResult {
     if capture == Path::new("-") {
-        let name = Path::new("<stdin>");
+        let name = capture_name(capture);
         if let Some(file) = stdin_as_file() {
             return mine_file(file, name, config);
         }

@@ -2,7 +2,7 @@
 //! feeding the indicator sets.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{self, Read, Seek};
 use std::path::{Path, PathBuf};
 
 use crate::app::quic::QuicStats;
@@ -125,21 +125,34 @@ pub fn mine_path(path: &Path, config: &Config) -> MineResult {
             error,
         })
     };
-    let file = File::open(path).map_err(|source| {
+    let open = |source| {
         fail(MineError::Open {
             path: path.to_path_buf(),
             source,
         })
-    })?;
+    };
+    let file = File::open(path).map_err(open)?;
+
+    // Linux opens a directory for reading and fails only at the first read.
+    if file.metadata().is_ok_and(|metadata| metadata.is_dir()) {
+        let error = io::Error::new(
+            io::ErrorKind::IsADirectory,
+            "is a directory, not a capture file",
+        );
+        return Err(open(error));
+    }
     mine_file(file, path, config)
 }
 
-/// Mines an open capture file from its first byte; `name` appears in error messages.
+/// Mines an open capture file from its first byte, wherever its cursor is;
+/// `name` appears in error messages.
 ///
 /// With `config.threads` above 1 and a regular file, that many threads read,
 /// decode and mine the file together, each at its own offsets, and the result
-/// is the same. Other files (pipes, devices) are read as streams.
-pub fn mine_file(file: File, name: &Path, config: &Config) -> MineResult {
+/// is the same. Other files (pipes, devices) are read as streams from where
+/// they are. A regular file's cursor is left at its end, as reading it through
+/// would leave it.
+pub fn mine_file(mut file: File, name: &Path, config: &Config) -> MineResult {
     let metadata = file.metadata().ok();
     if let (Some(limit), Some(metadata)) = (config.max_pcap_size, &metadata) {
         if metadata.len() > limit {
@@ -154,17 +167,26 @@ pub fn mine_file(file: File, name: &Path, config: &Config) -> MineResult {
         }
     }
     let is_file = metadata.is_some_and(|metadata| metadata.is_file());
-    if config.threads > 1 && is_file {
-        let mut stats = MineStats::default();
-        let (indicators, outcome) = parallel::mine_parallel::<File>(
-            parallel::Input::File(&file),
-            config,
-            config.threads,
-            &mut stats,
-        );
-        return outcome_of(name, filtered_report(config, indicators, stats), outcome);
+    if !is_file {
+        return mine_reader(file, name, config);
     }
-    mine_reader(file, name, config)
+    if config.threads == 1 {
+        // Seeking a regular file does not fail on Linux, so the result is not checked.
+        let _ = file.rewind();
+        return mine_reader(file, name, config);
+    }
+
+    let mut stats = MineStats::default();
+    let (indicators, outcome) = parallel::mine_parallel::<File>(
+        parallel::Input::File(&file),
+        config,
+        config.threads,
+        &mut stats,
+    );
+    // The threads read at offsets and never move the cursor. Another process
+    // sharing it (a shell's redirected standard input) expects it at the end.
+    let _ = file.seek(io::SeekFrom::End(0));
+    outcome_of(name, filtered_report(config, indicators, stats), outcome)
 }
 
 /// Mines a capture read from `input`; `name` appears in error messages (use `<stdin>` for standard input).

@@ -141,9 +141,10 @@ fn verify(args: &VerifyArgs) -> Result<Report, VerifyError> {
     let mut damage = Vec::new();
     let mut warnings = Vec::new();
 
+    // Mining first makes a missing or unreadable capture our error, not tshark's.
+    let ours = mine(&args.capture, &config, &mut damage)?;
     let side = TsharkSide::open(args, keylog.as_deref(), &mut warnings)?;
     let raw = side.outputs(&args.capture, &mut damage)?;
-    let ours = mine(&args.capture, &config, &mut damage)?;
     let view = tables::read_view(&raw);
     warnings.extend(view.warnings.iter().cloned());
 
@@ -276,7 +277,9 @@ fn mine(
         None => true,
         Some(error) => matches!(
             error.kind,
-            CaptureErrorKind::Empty | CaptureErrorKind::NotACapture { .. }
+            CaptureErrorKind::Empty
+                | CaptureErrorKind::HeaderTruncated { .. }
+                | CaptureErrorKind::NotACapture { .. }
         ),
     };
     if unreadable {
