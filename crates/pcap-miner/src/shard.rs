@@ -32,12 +32,23 @@ pub(crate) struct ShardResult {
 
 impl Shard {
     /// Creates one of `shards` shards. The memory limits hold for the whole run, so each shard gets its share.
+    ///
+    /// A share of a total is never below the limit of one stream, so that a
+    /// single stream a shard holds is kept as on one thread.
     pub(crate) fn new(config: &Config, shards: usize) -> Self {
         let mut limits = config.flow_limits;
         limits.max_connections = (limits.max_connections / shards).max(1);
-        limits.max_total_buffer = (limits.max_total_buffer / shards).max(1);
+        limits.max_total_buffer = (limits.max_total_buffer / shards)
+            .max(limits.max_stream_buffer.min(limits.max_total_buffer))
+            .max(1);
         let mut stream_limits = config.stream_limits;
-        stream_limits.max_total_head_bytes = (stream_limits.max_total_head_bytes / shards).max(1);
+        stream_limits.max_total_head_bytes = (stream_limits.max_total_head_bytes / shards)
+            .max(
+                stream_limits
+                    .max_head_len
+                    .min(stream_limits.max_total_head_bytes),
+            )
+            .max(1);
         stream_limits.max_quic_connections = (stream_limits.max_quic_connections / shards).max(1);
         Shard {
             flows: FlowTable::new(limits),

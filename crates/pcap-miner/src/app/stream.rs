@@ -329,11 +329,14 @@ impl ClientStream {
             HeadStatus::Incomplete => {
                 let room = self.head_room(findings, 0);
                 if data.len() > room {
-                    // No room to wait for the rest, so the head is parsed as it is.
+                    // No room to wait for the rest, so the head is parsed as this
+                    // segment has it. The segment is in memory already, so the
+                    // total budget does not shorten it, only the limit of one head.
                     findings.heads_cut += 1;
-                    let body = self.take_cut_head(findings, &data[..room]);
+                    let cut = data.len().min(findings.stream_limits.max_head_len);
+                    let body = self.take_cut_head(findings, &data[..cut]);
                     self.start_head_tail(body);
-                    return &data[room..];
+                    return &data[cut..];
                 }
                 self.head_searched = data.len();
                 self.head_lines = data.iter().filter(|&&b| b == b'\n').count();
@@ -367,12 +370,20 @@ impl ClientStream {
         let head_starts_stream = self.offset - data.len() as u64 == buffer.len() as u64;
         let before = buffer.len();
         let room = self.head_room(findings, before);
-        let added = data.len().min(room);
+        let full = data.len() > room;
+        // A head that cannot wait for more is parsed now and then let go, so
+        // it may take this segment's bytes up to the limit of one head even
+        // when the total budget has less left.
+        let limit = findings.stream_limits.max_head_len.saturating_sub(before);
+        let added = if full {
+            data.len().min(limit)
+        } else {
+            data.len()
+        };
         let Mode::Head(buffer) = &mut self.mode else {
             return data;
         };
         buffer.extend_from_slice(&data[..added]);
-        let full = added < data.len();
         if full {
             findings.heads_cut += 1;
         }
@@ -696,7 +707,8 @@ mod limit_tests {
             b"GET /first HTTP/1.1\r\nX-Pad: 0123456789012345678901234567890123456789\r\n",
         );
         assert_eq!(findings.buffered_head_bytes, 70);
-        // Only 30 bytes of the total are left, so the second head is parsed as it is.
+        // Only 30 bytes of the total are left, so the second head is parsed as
+        // this segment has it, Host line included, and not kept.
         second.data(
             &mut findings,
             b"GET /second HTTP/1.1\r\nX-Pad: 01234567890123456789\r\nHost: two\r\n",
@@ -709,7 +721,50 @@ mod limit_tests {
         assert_eq!(
             uris,
             [
-                Finding::HttpUri("http://192.0.2.80/second".into()),
+                Finding::HttpUri("http://two/second".into()),
+                Finding::HttpUri("http://one/first".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn head_budget_spent_still_reads_segment() {
+        let limits = StreamLimits {
+            max_head_len: 1 << 10,
+            max_total_head_bytes: 64,
+            ..StreamLimits::default()
+        };
+        let mut findings = Findings::new(None, limits);
+        let mut first = stream();
+        first.data(
+            &mut findings,
+            b"GET /first HTTP/1.1\r\nX-Pad: 0123456789\r\n",
+        );
+        assert_eq!(findings.buffered_head_bytes, 40);
+
+        // 24 bytes are left, fewer than the second head has in its segment.
+        let mut second = stream();
+        second.data(&mut findings, b"GET /second HTTP/1.1\r\nHost: two\r\n");
+        assert_eq!(findings.buffered_head_bytes, 40);
+
+        // The budget runs out inside a head that spans segments.
+        let mut third = stream();
+        third.data(&mut findings, b"GET /third HTTP/1.1\r\n");
+        assert_eq!(findings.buffered_head_bytes, 61);
+        third.data(
+            &mut findings,
+            b"Host: three\r\nX-Pad: 0123456789012345678901234567890\r\n",
+        );
+        assert_eq!(findings.buffered_head_bytes, 40);
+
+        first.data(&mut findings, b"Host: one\r\n\r\n");
+        assert_eq!(findings.buffered_head_bytes, 0);
+        let uris: Vec<_> = findings.drain().collect();
+        assert_eq!(
+            uris,
+            [
+                Finding::HttpUri("http://two/second".into()),
+                Finding::HttpUri("http://three/third".into()),
                 Finding::HttpUri("http://one/first".into())
             ]
         );
