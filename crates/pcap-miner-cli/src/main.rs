@@ -14,7 +14,7 @@ mod verify;
 
 /// Exit status when the capture was damaged (what came before the damage was still printed) or too large to mine.
 const EXIT_DAMAGED: u8 = 1;
-/// Most threads `--threads` accepts; far more than cores only costs memory.
+/// Maximum of `--threads`. Far more threads than cores only cost memory.
 const MAX_THREADS: usize = 256;
 
 /// Exit status for a usage or configuration error, or a capture that cannot be opened.

@@ -21,7 +21,7 @@ pub(crate) struct Shard {
     udp_datagrams: u64,
 }
 
-/// What a shard found and counted, once its connections are ended.
+/// Values and counters of a shard, once its connections are ended.
 pub(crate) struct ShardResult {
     indicators: IndicatorSets,
     flows: FlowStats,
@@ -34,7 +34,7 @@ impl Shard {
     /// Creates one of `shards` shards. The memory limits hold for the whole run, so each shard gets its share.
     ///
     /// A share of a total is never below the limit of one stream, so that a
-    /// single stream a shard holds is kept as on one thread.
+    /// single stream in a shard is kept as on one thread.
     pub(crate) fn new(config: &Config, shards: usize) -> Self {
         let mut limits = config.flow_limits;
         limits.max_connections = (limits.max_connections / shards).max(1);

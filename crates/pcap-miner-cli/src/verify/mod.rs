@@ -141,7 +141,7 @@ fn verify(args: &VerifyArgs) -> Result<Report, VerifyError> {
     let mut damage = Vec::new();
     let mut warnings = Vec::new();
 
-    // Mining first makes a missing or unreadable capture our error, not tshark's.
+    // Mining first reports a missing or unreadable capture in pcap-miner's words, not tshark's.
     let ours = mine(&args.capture, &config, &mut damage)?;
     let side = TsharkSide::open(args, keylog.as_deref(), &mut warnings)?;
     let raw = side.outputs(&args.capture, &mut damage)?;

@@ -27,7 +27,7 @@ pub struct StreamLimits {
     pub max_head_len: usize,
     /// Bytes of request heads kept across all streams; past this total, a head is parsed as it is.
     pub max_total_head_bytes: usize,
-    /// QUIC connections whose ClientHello is being joined from Initial packets; past this the oldest is dropped.
+    /// QUIC connections whose ClientHello is being joined from Initial packets. Past this, the oldest is dropped.
     pub max_quic_connections: usize,
 }
 
