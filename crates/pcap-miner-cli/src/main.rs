@@ -260,9 +260,38 @@ fn stdin_as_file() -> Option<std::fs::File> {
     None
 }
 
+/// Warns of a missing `[pcap-miner]` section and of keys in it that nothing
+/// reads, such as a misspelled `max_result`, which would otherwise leave the
+/// default in place without a word.
+fn warn_unread_ini_keys(path: &Path) {
+    let Ok(section) = config::read_ini_section(path, "pcap-miner") else {
+        return;
+    };
+    let Some(section) = section else {
+        eprintln!(
+            "pcap-miner: warning: {}: no [pcap-miner] section, so the defaults are used",
+            path.display()
+        );
+        return;
+    };
+    for key in section.keys() {
+        if !config::INI_KEYS.contains(&key.as_str()) {
+            eprintln!(
+                "pcap-miner: warning: {}: unknown key \"{key}\" in [pcap-miner] ignored (known keys: {})",
+                path.display(),
+                config::INI_KEYS.join(", ")
+            );
+        }
+    }
+}
+
 fn build_config(settings: &Settings) -> Result<Config, String> {
     let mut config = match &settings.config {
-        Some(path) => Config::from_ini_file(path).map_err(|error| error.to_string())?,
+        Some(path) => {
+            let config = Config::from_ini_file(path).map_err(|error| error.to_string())?;
+            warn_unread_ini_keys(path);
+            config
+        }
         None => Config::default(),
     };
     if let Some(value) = &settings.vm_ip_range {

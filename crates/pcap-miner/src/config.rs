@@ -99,6 +99,9 @@ impl Default for Config {
     }
 }
 
+/// Keys of the `[pcap-miner]` INI section that [`Config::from_ini_file`] reads.
+pub const INI_KEYS: [&str; 4] = ["vm_ip_range", "max_results", "ignore_list", "max_pcap_size"];
+
 impl Config {
     /// Reads the `[pcap-miner]` section of an INI file over the defaults.
     ///
