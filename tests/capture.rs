@@ -4,7 +4,7 @@
 use std::io::{self, Read};
 use std::path::Path;
 
-use pcap_miner::capture::{CaptureErrorKind, CaptureFormat, CaptureReader};
+use pcap_miner::capture::{CaptureErrorKind, CaptureFormat, CaptureReader, Recovery};
 use pcap_miner::mine_reader;
 
 use crate::pcapgen::{
@@ -369,4 +369,80 @@ fn non_capture_file_rejected() {
     assert!(message.contains("47494638"), "{message}");
     assert_eq!(partial.report.stats.packets, 0);
     assert_eq!(magic, "47494638");
+}
+
+#[test]
+fn joined_pcap_files_read_through() {
+    // Two captures joined with `cat`: the second file header sits where a record
+    // would, and its link type applies to the records after it.
+    let traffic = sample_traffic();
+    for (name, first) in pcap_variants() {
+        let endian = if name.contains("Big") {
+            Endian::Big
+        } else {
+            Endian::Little
+        };
+        let precision = if name.contains("Nano") {
+            Precision::Nano
+        } else {
+            Precision::Micro
+        };
+        let raw_frames = frames(LINKTYPE_RAW, &traffic);
+        let second = pcap(LINKTYPE_RAW, endian, precision, &raw_frames);
+        let mut joined = first.bytes.clone();
+        joined.extend_from_slice(&second.bytes);
+
+        let report = mine_reader(&joined[..], Path::new(&name), &unlimited())
+            .unwrap_or_else(|partial| panic!("{name}: {}", partial.error));
+        assert_eq!(
+            values_of(&report.indicators),
+            expected_values(&SAMPLE_EXPECTED),
+            "{name}"
+        );
+        assert_eq!(report.stats.packets, 2 * traffic.len() as u64, "{name}");
+        assert_eq!(report.stats.damaged_records, 0, "{name}");
+        crate::threads::assert_threads_agree_on_bytes(&joined, &unlimited());
+    }
+}
+
+#[test]
+fn pcapng_garbage_between_blocks_skipped() {
+    let capture = sample_pcapng();
+    let expected = expected_values(&SAMPLE_EXPECTED);
+    let records = &capture.records;
+    // The second section header is the only record after the first that starts a section.
+    let second_section = records
+        .iter()
+        .skip(1)
+        .find(|record| capture.bytes[record.offset..record.offset + 4] == [0x0a, 0x0d, 0x0d, 0x0a])
+        .unwrap()
+        .offset;
+    let first_packet = records.iter().find(|r| r.packet.is_some()).unwrap().offset;
+
+    // Garbage of a length that misaligns later blocks, and garbage before a
+    // section of the other byte order.
+    for (at, garbage_len) in [
+        (first_packet, 37),
+        (second_section, 20),
+        (second_section, 6),
+    ] {
+        let name = format!("{garbage_len} bytes at {at}");
+        let mut damaged = capture.bytes[..at].to_vec();
+        damaged.extend(std::iter::repeat_n(0xee, garbage_len));
+        damaged.extend_from_slice(&capture.bytes[at..]);
+
+        let partial =
+            mine_reader(&damaged[..], Path::new("garbage.pcapng"), &unlimited()).expect_err(&name);
+        assert_eq!(values_of(&partial.report.indicators), expected, "{name}");
+        let error = partial.error.capture_error().unwrap();
+        assert_eq!(error.offset, at as u64, "{name}");
+        assert_eq!(
+            error.recovery,
+            Recovery::Resumed {
+                skipped: garbage_len as u64
+            },
+            "{name}"
+        );
+        crate::threads::assert_threads_agree_on_bytes(&damaged, &unlimited());
+    }
 }

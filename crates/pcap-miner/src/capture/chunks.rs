@@ -275,6 +275,12 @@ impl Framer {
             if self.implausible_legacy_record(available) {
                 return Step::Stop;
             }
+            // The reader takes a second file header, and the rest is left to it.
+            if self.format == CaptureFormat::Pcap
+                && reader::starts_repeated_file_header(&self.state, available)
+            {
+                return Step::Stop;
+            }
             let base = available.as_ptr() as usize;
             let parsed = match self.format {
                 CaptureFormat::Pcap => (self.legacy_parse)(available)

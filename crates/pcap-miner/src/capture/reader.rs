@@ -32,6 +32,9 @@ pub(super) const LEGACY_MIN_CAPLEN_LIMIT: u32 = 256 * 1024;
 /// Bytes of a pcap record header.
 pub(super) const LEGACY_RECORD_HEADER_LEN: usize = 16;
 
+/// Bytes of a pcap file header.
+pub(super) const LEGACY_FILE_HEADER_LEN: usize = 24;
+
 /// One captured frame, borrowed from the reader's buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct Packet<'a> {
@@ -173,6 +176,8 @@ pub(super) struct Interface {
 pub(super) struct State {
     pub(super) legacy_link_type: u32,
     pub(super) legacy_nanosecond: bool,
+    /// First four bytes of the pcap file header, in the file's byte order.
+    pub(super) legacy_magic: [u8; 4],
     /// Byte order of the pcap file or of the current pcapng section.
     pub(super) big_endian: bool,
     /// Largest caplen a pcap record may declare: the snap length, at least 256 KiB.
@@ -388,6 +393,11 @@ impl<'r> CaptureReader<'r> {
                 self.inner.consume_noshift(self.pending_consume);
                 self.pending_consume = 0;
             }
+            match self.skip_repeated_file_header() {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(error) => return Err(error),
+            }
             if let Some(declared) = self.implausible_legacy_record() {
                 let limit = self.state.max_caplen as usize;
                 return Err(self.damaged(CaptureErrorKind::RecordTooLong { declared, limit }));
@@ -597,6 +607,37 @@ impl<'r> CaptureReader<'r> {
     }
 
     /// Returns the declared caplen when the pcap record at the current position is impossible.
+    /// Takes a pcap file header found where a record should start: its link
+    /// type and snap length apply to the records after it. Returns true when
+    /// the reader should look at the next record again.
+    fn skip_repeated_file_header(&mut self) -> Result<bool, CaptureError> {
+        if self.format != CaptureFormat::Pcap {
+            return Ok(false);
+        }
+        let data = self.inner.data();
+        if !starts_repeated_file_header(&self.state, data) {
+            return Ok(false);
+        }
+        if data.len() < LEGACY_FILE_HEADER_LEN {
+            if self.inner.reader_exhausted() {
+                return Ok(false);
+            }
+            return self.refill();
+        }
+        let Ok((_, header)) = pcap_parser::parse_pcap_header(&data[..LEGACY_FILE_HEADER_LEN])
+        else {
+            return Ok(false);
+        };
+        classify(
+            &mut self.state,
+            LEGACY_FILE_HEADER_LEN,
+            PcapBlockOwned::LegacyHeader(header),
+            0,
+        );
+        self.inner.consume_noshift(LEGACY_FILE_HEADER_LEN);
+        Ok(true)
+    }
+
     fn implausible_legacy_record(&self) -> Option<u64> {
         if self.format != CaptureFormat::Pcap || self.state.max_caplen == 0 {
             return None;
@@ -621,13 +662,9 @@ impl<'r> CaptureReader<'r> {
             last_seconds: self.state.last_seconds,
             interfaces: self.state.interfaces.len(),
         };
-        // The damaged record's first byte is never a new record; pcapng blocks stay 4-byte aligned.
-        let step = match self.format {
-            CaptureFormat::Pcap => 1,
-            CaptureFormat::PcapNg => 4,
-        };
+        // The damaged record's first byte is never a new record.
         let mut skipped = 0u64;
-        let mut start = step;
+        let mut start = 1;
         loop {
             let exhausted = self.inner.reader_exhausted();
             let data = self.inner.data();
@@ -691,6 +728,18 @@ pub(super) fn classify(
             state.legacy_link_type = header.network.0 as u32;
             state.legacy_nanosecond = header.is_nanosecond_precision();
             state.big_endian = header.is_bigendian();
+            let magic = if header.is_modified_format() {
+                0xa1b2_cd34u32
+            } else if state.legacy_nanosecond {
+                0xa1b2_3c4d
+            } else {
+                0xa1b2_c3d4
+            };
+            state.legacy_magic = if state.big_endian {
+                magic.to_be_bytes()
+            } else {
+                magic.to_le_bytes()
+            };
             state.max_caplen = header
                 .snaplen
                 .clamp(LEGACY_MIN_CAPLEN_LIMIT, MAX_RECORD_LEN as u32);
@@ -714,6 +763,12 @@ pub(super) fn classify(
         }
         PcapBlockOwned::NG(block) => classify_ng(state, record_len, block, base),
     }
+}
+
+/// Tells whether `data`, where a pcap record should start, starts with a file
+/// header of the same format instead, as two captures joined with `cat` have.
+pub(super) fn starts_repeated_file_header(state: &State, data: &[u8]) -> bool {
+    state.legacy_magic != [0; 4] && data.get(..4) == Some(&state.legacy_magic[..])
 }
 
 fn classify_ng(state: &mut State, record_len: usize, block: Block<'_>, base: usize) -> Record {

@@ -94,7 +94,7 @@ pub(crate) fn scan_pcap(data: &[u8], start: usize, exhausted: bool, facts: &Plau
 
 /// pcapng block types a resynchronised reader accepts.
 const PCAPNG_KNOWN_BLOCKS: [u32; 7] = [
-    0x0a0d_0d0a, // section header
+    SECTION_HEADER_BLOCK,
     0x0000_0001, // interface description
     0x0000_0003, // simple packet
     0x0000_0004, // name resolution
@@ -103,7 +103,9 @@ const PCAPNG_KNOWN_BLOCKS: [u32; 7] = [
     0x0000_000a, // decryption secrets
 ];
 
-/// Scans 4-byte-aligned offsets for a pcapng block whose trailing length repeats its leading one.
+/// Scans every offset for a pcapng block whose trailing length repeats its leading one.
+///
+/// Valid blocks start 4-byte aligned, but garbage of any length may have shifted them.
 pub(crate) fn scan_pcapng(
     data: &[u8],
     start: usize,
@@ -115,9 +117,9 @@ pub(crate) fn scan_pcapng(
         match pcapng_candidate(data, at, MAX_CANDIDATE_LEN as usize, facts) {
             Some(true) => return Scan::Found(at),
             // A block running past the end of the input is no candidate.
-            None if exhausted => at += 4,
+            None if exhausted => at += 1,
             None => return Scan::NeedMore(at),
-            Some(false) => at += 4,
+            Some(false) => at += 1,
         }
     }
     Scan::NeedMore(at)
@@ -126,6 +128,9 @@ pub(crate) fn scan_pcapng(
 /// `Some(true)` for a confirmed block, `Some(false)` for none, `None` when the block's end is not in `data` yet.
 fn pcapng_candidate(data: &[u8], at: usize, max_len: usize, facts: &Plausibility) -> Option<bool> {
     let block_type = read_u32(data, at, facts.big_endian)?;
+    if block_type == SECTION_HEADER_BLOCK {
+        return section_header_candidate(data, at, max_len);
+    }
     let len = read_u32(data, at + 4, facts.big_endian)? as usize;
     if !PCAPNG_KNOWN_BLOCKS.contains(&block_type) || len < 12 || len % 4 != 0 || len > max_len {
         return Some(false);
@@ -137,6 +142,24 @@ fn pcapng_candidate(data: &[u8], at: usize, max_len: usize, facts: &Plausibility
         }
     }
     let trailing = read_u32(data, at + len - 4, facts.big_endian)?;
+    Some(trailing as usize == len)
+}
+
+const SECTION_HEADER_BLOCK: u32 = 0x0a0d_0d0a;
+
+/// Confirms a section header block in the byte order its own magic gives, as a
+/// new section may use either.
+fn section_header_candidate(data: &[u8], at: usize, max_len: usize) -> Option<bool> {
+    let big_endian = match data.get(at + 8..at + 12)? {
+        [0x1a, 0x2b, 0x3c, 0x4d] => true,
+        [0x4d, 0x3c, 0x2b, 0x1a] => false,
+        _ => return Some(false),
+    };
+    let len = read_u32(data, at + 4, big_endian)? as usize;
+    if len < 28 || len % 4 != 0 || len > max_len {
+        return Some(false);
+    }
+    let trailing = read_u32(data, at + len - 4, big_endian)?;
     Some(trailing as usize == len)
 }
 
@@ -206,7 +229,30 @@ mod tests {
         // At the end of the input, a block that does not fit is skipped.
         assert_eq!(
             scan_pcapng(&data[..20], 0, true, &facts()),
-            Scan::NeedMore(12)
+            Scan::NeedMore(9)
         );
+        // Garbage of any length may come before the block.
+        let mut shifted = vec![0xffu8; 7];
+        shifted.extend(&block);
+        assert_eq!(scan_pcapng(&shifted, 0, false, &facts()), Scan::Found(7));
+    }
+
+    #[test]
+    fn scan_pcapng_finds_section_of_other_byte_order() {
+        let mut data = vec![0xffu8; 20];
+        let mut block = Vec::new();
+        for value in [
+            0x0a0d_0d0au32,
+            28,
+            0x1a2b_3c4d,
+            0x0000_0001,
+            0xffff_ffff,
+            0xffff_ffff,
+            28,
+        ] {
+            block.extend_from_slice(&value.to_be_bytes());
+        }
+        data.extend(&block);
+        assert_eq!(scan_pcapng(&data, 0, true, &facts()), Scan::Found(20));
     }
 }
