@@ -446,3 +446,34 @@ fn pcapng_garbage_between_blocks_skipped() {
         crate::threads::assert_threads_agree_on_bytes(&damaged, &unlimited());
     }
 }
+
+#[test]
+fn pcapng_crafted_filler_resynchronises_once() {
+    // Filler in which every 8 bytes start a block whose trailing length
+    // matches, so each looks like the next block and none parses.
+    let mut filler = Vec::new();
+    while filler.len() < 512 << 10 {
+        filler.extend_from_slice(&4u32.to_le_bytes());
+        filler.extend_from_slice(&0x3fff8u32.to_le_bytes());
+    }
+    let path = crate::util::repo_root().join("corpus/mixed/capture.pcapng");
+    let capture = std::fs::read(&path).unwrap();
+    let alone = mine_reader(&capture[..], &path, &unlimited()).unwrap();
+    let mut bytes = capture.clone();
+    bytes.extend_from_slice(&[0xff; 3]);
+    bytes.extend_from_slice(&filler);
+    bytes.extend_from_slice(&capture);
+
+    let partial = mine_reader(&bytes[..], Path::new("filler.pcapng"), &unlimited())
+        .expect_err("the filler is damage");
+    let report = partial.report;
+    assert_eq!(values_of(&report.indicators), values_of(&alone.indicators));
+    assert_eq!(report.stats.packets, 2 * alone.stats.packets);
+    // A block resumed at and found damaged is skipped whole, so the scan
+    // does not parse the filler once per candidate.
+    assert!(
+        report.stats.damaged_records <= 16,
+        "{} damaged records",
+        report.stats.damaged_records
+    );
+}

@@ -191,6 +191,18 @@ pub(super) struct State {
     pub(super) orphan_packets: u64,
 }
 
+/// A block that resynchronisation resumed at.
+#[derive(Debug, Clone, Copy)]
+struct Resumed {
+    /// Capture offset of the block.
+    offset: u64,
+    /// Capture offset where the block, or the damaged block it was found in, ends.
+    end: u64,
+    /// Whether it was found in full scanning, so that a section header block
+    /// inside it may still be taken should it be damaged.
+    sections_inside: bool,
+}
+
 /// Kind of one record, with the offsets a packet needs.
 pub(super) enum Record {
     Packet {
@@ -218,6 +230,8 @@ pub struct CaptureReader<'r> {
     finished: bool,
     /// Capture offset of the first byte pcap-parser reads, minus the bytes of a replayed header.
     offset_base: u64,
+    /// The last block that resynchronisation resumed at, in case it turns out damaged too.
+    resumed_at: Option<Resumed>,
 }
 
 impl<'r> CaptureReader<'r> {
@@ -322,6 +336,7 @@ impl<'r> CaptureReader<'r> {
             io_error,
             finished: false,
             offset_base: 0,
+            resumed_at: None,
         })
     }
 
@@ -662,19 +677,45 @@ impl<'r> CaptureReader<'r> {
             last_seconds: self.state.last_seconds,
             interfaces: self.state.interfaces.len(),
         };
-        // The damaged record's first byte is never a new record.
+        // The damaged record's first byte is never a new record. When it is a
+        // block the last resynchronisation resumed at, its length was a lie:
+        // the scan goes on past its end, taking only a section header block
+        // inside it. Crafted filler full of such blocks would otherwise be
+        // parsed block after block, one byte apart.
+        let here = self.position();
+        let (mut skip_to, sections_only_until) = match self.resumed_at.take() {
+            Some(resumed) if resumed.offset == here && resumed.sections_inside => {
+                (here + 1, resumed.end)
+            }
+            Some(resumed) if resumed.offset == here => (resumed.end.max(here + 1), here),
+            _ => (here + 1, here),
+        };
         let mut skipped = 0u64;
-        let mut start = 1;
         loop {
             let exhausted = self.inner.reader_exhausted();
+            let position = self.position();
             let data = self.inner.data();
+            let start = skip_to.saturating_sub(position) as usize;
+            let sections_only = sections_only_until.saturating_sub(position) as usize;
             let scan = match self.format {
                 CaptureFormat::Pcap => resync::scan_pcap(data, start, exhausted, &facts),
-                CaptureFormat::PcapNg => resync::scan_pcapng(data, start, exhausted, &facts),
+                CaptureFormat::PcapNg => {
+                    resync::scan_pcapng(data, start, sections_only, exhausted, &facts)
+                }
             };
             match scan {
                 Scan::Found(at) => {
+                    let found = position + at as u64;
+                    let len = match self.format {
+                        CaptureFormat::Pcap => 1,
+                        CaptureFormat::PcapNg => read_block_len(&data[at..], facts.big_endian),
+                    };
                     self.inner.consume(at);
+                    self.resumed_at = Some(Resumed {
+                        offset: found,
+                        end: (found + len as u64).max(sections_only_until),
+                        sections_inside: found >= sections_only_until,
+                    });
                     return Recovery::Resumed {
                         skipped: skipped + at as u64,
                     };
@@ -688,9 +729,9 @@ impl<'r> CaptureReader<'r> {
                             skipped: skipped + rest as u64,
                         };
                     }
+                    skip_to = skip_to.max(position + at as u64);
                     self.inner.consume(keep_from);
                     skipped += keep_from as u64;
-                    start = 0;
                     if keep_from == 0 && !self.make_room_for_scan() {
                         return Recovery::Stopped;
                     }
@@ -890,6 +931,27 @@ fn section_header_len(head: &[u8]) -> Option<u64> {
         _ => return None,
     };
     Some(u64::from(length))
+}
+
+/// Reads the length field of the pcapng block that `data` starts, at least 1.
+/// A section header block gives its own byte order.
+fn read_block_len(data: &[u8], big_endian: bool) -> usize {
+    let Some(field) = data
+        .get(4..8)
+        .and_then(|bytes| <[u8; 4]>::try_from(bytes).ok())
+    else {
+        return 1;
+    };
+    let big_endian = match section_header_len(data) {
+        Some(len) => return (len as usize).max(1),
+        None => big_endian,
+    };
+    let len = if big_endian {
+        u32::from_be_bytes(field)
+    } else {
+        u32::from_le_bytes(field)
+    };
+    (len as usize).max(1)
 }
 
 /// Block type of a pcapng section header block, the first bytes of a pcapng file.

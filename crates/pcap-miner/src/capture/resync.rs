@@ -106,14 +106,21 @@ const PCAPNG_KNOWN_BLOCKS: [u32; 7] = [
 /// Scans every offset for a pcapng block whose trailing length repeats its leading one.
 ///
 /// Valid blocks start 4-byte aligned, but garbage of any length may have shifted them.
+///
+/// Before `sections_only_until`, only section header blocks are candidates.
 pub(crate) fn scan_pcapng(
     data: &[u8],
     start: usize,
+    sections_only_until: usize,
     exhausted: bool,
     facts: &Plausibility,
 ) -> Scan {
     let mut at = start;
     while at + 12 <= data.len() {
+        if at < sections_only_until && read_u32(data, at, false) != Some(SECTION_HEADER_BLOCK) {
+            at += 1;
+            continue;
+        }
         match pcapng_candidate(data, at, MAX_CANDIDATE_LEN as usize, facts) {
             Some(true) => return Scan::Found(at),
             // A block running past the end of the input is no candidate.
@@ -221,20 +228,34 @@ mod tests {
         }
         block.extend_from_slice(&32u32.to_le_bytes());
         data.extend(&block);
-        assert_eq!(scan_pcapng(&data, 0, false, &facts()), Scan::Found(8));
+        assert_eq!(scan_pcapng(&data, 0, 0, false, &facts()), Scan::Found(8));
         assert_eq!(
-            scan_pcapng(&data[..20], 0, false, &facts()),
+            scan_pcapng(&data[..20], 0, 0, false, &facts()),
             Scan::NeedMore(8)
         );
         // At the end of the input, a block that does not fit is skipped.
         assert_eq!(
-            scan_pcapng(&data[..20], 0, true, &facts()),
+            scan_pcapng(&data[..20], 0, 0, true, &facts()),
             Scan::NeedMore(9)
         );
         // Garbage of any length may come before the block.
         let mut shifted = vec![0xffu8; 7];
         shifted.extend(&block);
-        assert_eq!(scan_pcapng(&shifted, 0, false, &facts()), Scan::Found(7));
+        assert_eq!(scan_pcapng(&shifted, 0, 0, false, &facts()), Scan::Found(7));
+    }
+
+    #[test]
+    fn scan_pcapng_sections_only_region() {
+        let mut data = vec![0u8; 8];
+        for value in [6u32, 32, 0, 0, 0, 0, 0, 32] {
+            data.extend_from_slice(&value.to_le_bytes());
+        }
+        // The packet block at 8 is passed over, and the end of the input is reached.
+        assert_eq!(
+            scan_pcapng(&data, 0, 20, true, &facts()),
+            Scan::NeedMore(29)
+        );
+        assert_eq!(scan_pcapng(&data, 0, 8, true, &facts()), Scan::Found(8));
     }
 
     #[test]
@@ -253,6 +274,6 @@ mod tests {
             block.extend_from_slice(&value.to_be_bytes());
         }
         data.extend(&block);
-        assert_eq!(scan_pcapng(&data, 0, true, &facts()), Scan::Found(20));
+        assert_eq!(scan_pcapng(&data, 0, 0, true, &facts()), Scan::Found(20));
     }
 }
