@@ -183,7 +183,7 @@ fn shard_share_keeps_one_stream() {
 
 #[test]
 fn head_budget_spent_keeps_every_uri() {
-    // Each connection holds an unfinished head until the end. The budget fits
+    // Each connection keeps an unfinished head until the end. The budget fits
     // 40 heads and 20 bytes, so the later heads find less room than a request
     // line and are read as their segment has them.
     let connections: Vec<TcpConnection> = (0..200u16)

@@ -133,7 +133,7 @@ pub fn mine_path(path: &Path, config: &Config) -> MineResult {
     };
     let file = File::open(path).map_err(open)?;
 
-    // Linux opens a directory for reading and fails only at the first read.
+    // On Linux, opening a directory for reading succeeds and only the first read fails.
     if file.metadata().is_ok_and(|metadata| metadata.is_dir()) {
         let error = io::Error::new(
             io::ErrorKind::IsADirectory,

@@ -516,8 +516,8 @@ impl<'r> CaptureReader<'r> {
                 limit: MAX_RECORD_LEN,
             }));
         }
-        let wanted = (declared as usize + 1).max(self.buffer_len * 2);
-        self.buffer_len = wanted.next_power_of_two().min(MAX_BUFFER_LEN);
+        let requested = (declared as usize + 1).max(self.buffer_len * 2);
+        self.buffer_len = requested.next_power_of_two().min(MAX_BUFFER_LEN);
         self.inner.grow(self.buffer_len);
         self.refill_after_grow()
     }
@@ -682,13 +682,15 @@ impl<'r> CaptureReader<'r> {
         // the scan goes on past its end, taking only a section header block
         // inside it. Crafted filler full of such blocks would otherwise be
         // parsed block after block, one byte apart.
-        let here = self.position();
+        let damaged_at = self.position();
         let (mut skip_to, sections_only_until) = match self.resumed_at.take() {
-            Some(resumed) if resumed.offset == here && resumed.sections_inside => {
-                (here + 1, resumed.end)
+            Some(resumed) if resumed.offset == damaged_at && resumed.sections_inside => {
+                (damaged_at + 1, resumed.end)
             }
-            Some(resumed) if resumed.offset == here => (resumed.end.max(here + 1), here),
-            _ => (here + 1, here),
+            Some(resumed) if resumed.offset == damaged_at => {
+                (resumed.end.max(damaged_at + 1), damaged_at)
+            }
+            _ => (damaged_at + 1, damaged_at),
         };
         let mut skipped = 0u64;
         loop {
